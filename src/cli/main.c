@@ -1,0 +1,2 @@
+#include "agentrec.h"
+int main(void) { return 0; }
