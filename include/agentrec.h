@@ -456,6 +456,16 @@ void ar_mostpop_free(ar_mostpop *m);
 /* A ranker view; valid while m lives. */
 ar_ranker ar_mostpop_ranker(ar_mostpop *m);
 
+/* -- Negatives for the sampled protocol from a file ("user neg neg ...", external ids, as in
+ * S3-Rec's *_sample.txt). Writes an n_users x *n_per_user array (-1 where a user has fewer or
+ * no line) that the caller frees with ar_free_array(). Every line must list the same number of
+ * negatives; unknown ids are AR_EPARSE with file:line. Builds ds's id index like
+ * ar_ranked_lists_read. */
+ar_status ar_negatives_read(ar_dataset *ds, const char *path, int32_t *n_per_user,
+                            int32_t **out, ar_error *err);
+/* Frees an array the library allocated for the caller. NULL is a no-op. */
+void ar_free_array(void *p);
+
 /* -- Ranked lists from a file ("user<TAB>item item ...", external ids) -- */
 typedef struct ar_ranked_lists ar_ranked_lists;
 /* Reads the file, mapping ids through ds (which must have been used with ar_dataset_lookup

@@ -125,8 +125,8 @@ ar_status ar_builder_touch(ar_builder *b, ar_entity which, const char *id) {
     return ar__intern_put(&b->ids[which], id, &x, NULL);
 }
 
-ar_status ar_builder_add(ar_builder *b, const char *user, const char *item, int64_t time,
-                         int event, float value, ar_split split) {
+ar_status ar_builder_add(ar_builder *b, const char *user, const char *item, int64_t time, int event,
+                         float value, ar_split split) {
     if (!isfinite(value))
         return AR_ERANGE;
     if (event < 0 || event >= b->events.n || (unsigned)split > AR_SPLIT_TEST)
@@ -166,16 +166,16 @@ static ar_status get_attr(ar_builder *b, ar_entity which, const char *id, const 
         return AR_EINVAL;
     int32_t a;
     int added;
-    ar_status st = ar__intern_put(&b->ids[which], id, entity, NULL);
+    /* Room for one more column first, so a name is never interned without its column. */
+    ar_status st = ar__grow((void **)&b->attrs[which], &b->attrs_cap[which],
+                            (size_t)b->attr_names[which].n + 1, sizeof(battr));
+    if (!st)
+        st = ar__intern_put(&b->ids[which], id, entity, NULL);
     if (!st)
         st = ar__intern_put(&b->attr_names[which], attr, &a, &added);
     if (st)
         return st;
     if (added) {
-        st = ar__grow((void **)&b->attrs[which], &b->attrs_cap[which], (size_t)a + 1,
-                      sizeof(battr));
-        if (st)
-            return st;
         battr *ba = &b->attrs[which][a];
         memset(ba, 0, sizeof *ba);
         ba->kind = kind;
@@ -396,6 +396,7 @@ ar_status ar_builder_build(ar_builder *b, ar_dataset **out, ar_progress_fn progr
         size_t cnt = (size_t)b->ids[e].n;
         order[e] = ar__alloc_array(cnt + 1, sizeof(int32_t));
         rank[e] = ar__alloc_array(cnt + 1, sizeof(int32_t));
+        st = AR_ENOMEM;
         if (!order[e] || !rank[e])
             goto done;
         if ((st = order_ids(&b->ids[e], order[e], rank[e])))

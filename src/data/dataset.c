@@ -180,8 +180,8 @@ static int32_t n_entities(const ar_dataset *ds, ar_entity which) {
     return which == AR_USERS ? ds->n_users : ds->n_items;
 }
 
-const int32_t *ar_dataset_attr_codes(const ar_dataset *ds, ar_entity which, int attr,
-                                     int32_t index, int32_t *n) {
+const int32_t *ar_dataset_attr_codes(const ar_dataset *ds, ar_entity which, int attr, int32_t index,
+                                     int32_t *n) {
     const ar__attr *a = get_attr(ds, which, attr);
     *n = 0;
     if (!a || a->kind != AR_ATTR_CATEGORICAL || index < 0 || index >= n_entities(ds, which))

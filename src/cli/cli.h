@@ -1,0 +1,65 @@
+/*
+ * cli.h -- shared pieces of the agentrec command line: option tables, error reporting, JSON
+ * output and the dataset directory convention (DIR/dataset.ards).
+ *
+ * Exit codes: 0 success, 1 the command failed (bad input, I/O), 2 usage error.
+ */
+#ifndef AR_CLI_H
+#define AR_CLI_H
+
+#include "agentrec.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+
+typedef enum cli_kind { OPT_FLAG, OPT_STR, OPT_INT, OPT_U64, OPT_DOUBLE } cli_kind;
+
+typedef struct cli_opt {
+    const char *name; /* without the leading "--" */
+    cli_kind kind;
+    void *dst; /* bool *, const char **, int *, uint64_t *, double * */
+} cli_opt;
+
+typedef struct cli_cmd {
+    const char *name;
+    const char *summary;
+    const char *usage; /* printed by `agentrec CMD --help` */
+    int (*run)(int argc, char **argv);
+} cli_cmd;
+
+/* Parses argv[1..] (argv[0] is the command name) against opts, collecting up to max_pos
+ * positional arguments. Prints a one-line error and returns CLI_USAGE on bad usage, -1 when
+ * --help was given (usage already printed), 0 otherwise. */
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int max_pos, int *n_pos,
+              const cli_cmd *cmd);
+
+/* Prints "agentrec CMD: message" on stderr and returns CLI_FAIL. */
+int cli_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* A progress bar on stderr, enabled only when stderr is a terminal and CI is unset. */
+ar_progress *cli_progress(const char *label);
+
+/* DIR/dataset.ards into buf. */
+void cli_dataset_path(const char *dir, char *buf, size_t n);
+/* Loads DIR's dataset; on failure prints the error and returns NULL. */
+ar_dataset *cli_load(const char *cmd, const char *dir);
+/* Creates DIR (and parents) when missing and writes the dataset atomically. Returns 0 or
+ * CLI_FAIL after printing the error. */
+int cli_save(const char *cmd, const ar_dataset *ds, const char *dir);
+
+/* Prints a JSON value on one line to stdout and frees it. */
+void cli_print_json(json_t *v);
+
+/* Parses "10,20,50" into ascending cutoffs; returns false on anything else. */
+bool cli_parse_cutoffs(const char *s, int32_t *k, int *n, int max);
+
+extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo;
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * eval.c -- `agentrec eval DIR`: score a model (MostPop for now) or a file of ranked lists with
+ * the offline evaluator.
+ */
+#include "cli/cli.h"
+
+#include <string.h>
+
+static int run(int argc, char **argv);
+
+const cli_cmd cmd_eval = {
+    "eval", "evaluate a model or a ranked-list file on DIR",
+    "usage: agentrec eval DIR (--model mostpop | --ranked FILE) [options]\n"
+    "\n"
+    "  --model NAME          fit NAME on the train split and evaluate it (mostpop)\n"
+    "  --ranked FILE         evaluate lists 'user<TAB>item item ...' (external ids, best first)\n"
+    "  --k LIST              cutoffs, e.g. 20 or 10,20,50 (default 20)\n"
+    "  --metrics LIST        recall,ndcg,hr,precision,mrr,map,coverage,novelty,gini\n"
+    "                        (default all)\n"
+    "  --protocol P          full (default): rank all items except the user's training items;\n"
+    "                        sampled: rank the held-out items among negatives\n"
+    "  --negatives N         sampled protocol: N uniform negatives per user (default 100)\n"
+    "  --negatives-file F    sampled protocol: given negatives, lines 'user neg neg ...'\n"
+    "  --target SPLIT        test (default) or valid: the ground truth\n"
+    "  --seed S, --threads N the result does not depend on the thread count\n"
+    "  --json                one JSON object: users, recall@20, ndcg@20, ... (metric@k keys)\n"
+    "\n"
+    "Definitions: docs/metrics.md (they match RecBole and LightGCN).\n",
+    run};
+
+static int run(int argc, char **argv) {
+    const char *model = NULL, *ranked = NULL, *ks = "20", *metrics = NULL, *protocol = "full",
+               *negfile = NULL, *target = "test";
+    bool json = false;
+    int negatives = 100;
+    ar_eval_options o = ar_eval_options_default();
+    const cli_opt opts[] = {
+        {"model", OPT_STR, &model},
+        {"ranked", OPT_STR, &ranked},
+        {"k", OPT_STR, &ks},
+        {"metrics", OPT_STR, &metrics},
+        {"protocol", OPT_STR, &protocol},
+        {"negatives", OPT_INT, &negatives},
+        {"negatives-file", OPT_STR, &negfile},
+        {"target", OPT_STR, &target},
+        {"seed", OPT_U64, &o.seed},
+        {"threads", OPT_INT, &o.n_threads},
+        {"json", OPT_FLAG, &json},
+        {NULL, OPT_FLAG, NULL},
+    };
+    const char *pos[1];
+    int n_pos, rc = cli_parse(argc, argv, opts, pos, 1, &n_pos, &cmd_eval);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (n_pos != 1 || (!model) == (!ranked)) {
+        fprintf(stderr, "agentrec eval: expected DIR and one of --model or --ranked (see "
+                        "--help)\n");
+        return CLI_USAGE;
+    }
+    if (model && strcmp(model, "mostpop") != 0) {
+        fprintf(stderr, "agentrec eval: unknown model '%s' (available: mostpop)\n", model);
+        return CLI_USAGE;
+    }
+    if (!cli_parse_cutoffs(ks, o.cutoffs, &o.n_cutoffs, AR_EVAL_MAX_CUTOFFS)) {
+        fprintf(stderr, "agentrec eval: --k expects ascending positive integers like 10,20,50\n");
+        return CLI_USAGE;
+    }
+    bool want[AR_METRIC_N];
+    for (int m = 0; m < AR_METRIC_N; m++)
+        want[m] = metrics == NULL;
+    if (metrics) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", metrics);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            int m = ar_metric_parse(t);
+            if (m < 0) {
+                fprintf(stderr, "agentrec eval: unknown metric '%s'\n", t);
+                return CLI_USAGE;
+            }
+            want[m] = true;
+        }
+    }
+    if (strcmp(protocol, "full") == 0)
+        o.protocol = AR_PROTOCOL_FULL;
+    else if (strcmp(protocol, "sampled") == 0)
+        o.protocol = AR_PROTOCOL_SAMPLED;
+    else {
+        fprintf(stderr, "agentrec eval: unknown protocol '%s' (full, sampled)\n", protocol);
+        return CLI_USAGE;
+    }
+    if (strcmp(target, "test") == 0)
+        o.target_mask = AR_MASK_TEST;
+    else if (strcmp(target, "valid") == 0)
+        o.target_mask = AR_MASK_VALID;
+    else {
+        fprintf(stderr, "agentrec eval: --target is test or valid\n");
+        return CLI_USAGE;
+    }
+    o.n_negatives = negatives;
+
+    ar_dataset *ds = cli_load("eval", pos[0]);
+    if (!ds)
+        return CLI_FAIL;
+    ar_error err;
+    ar_mostpop *mp = NULL;
+    ar_ranked_lists *rl = NULL;
+    int32_t *neg = NULL;
+    ar_ranker ranker;
+    ar_status st = AR_OK;
+    rc = CLI_FAIL;
+    if (negfile && o.protocol == AR_PROTOCOL_SAMPLED) {
+        int32_t width;
+        if ((st = ar_negatives_read(ds, negfile, &width, &neg, &err))) {
+            cli_error("eval", "%s", err.msg);
+            goto done;
+        }
+        o.negatives = neg;
+        o.n_negatives = width;
+    }
+    if (model) {
+        if ((st = ar_mostpop_fit(ds, AR_MASK_TRAIN, &mp))) {
+            cli_error("eval", "mostpop: %s", ar_strerror(st));
+            goto done;
+        }
+        ranker = ar_mostpop_ranker(mp);
+    } else {
+        if ((st = ar_ranked_lists_read(ds, ranked, &rl, &err))) {
+            cli_error("eval", "%s", err.msg);
+            goto done;
+        }
+        ranker = ar_ranked_lists_ranker(rl);
+    }
+    const char *bad = ar_eval_options_check(&o);
+    if (bad) {
+        cli_error("eval", "%s", bad);
+        goto done;
+    }
+    ar_progress *p = cli_progress("eval");
+    o.progress = ar_progress_update;
+    o.progress_data = p;
+    ar_eval_result r;
+    st = ar_evaluate(ds, &ranker, &o, &r, &err);
+    ar_progress_free(p);
+    if (st) {
+        cli_error("eval", "%s", err.msg);
+        goto done;
+    }
+    if (json) {
+        json_t *j = json_pack("{s:s,s:s,s:i}", "model", model ? model : "ranked", "protocol",
+                              protocol, "users", (int)r.users);
+        for (int m = 0; m < AR_METRIC_N; m++) {
+            if (!want[m])
+                continue;
+            for (int c = 0; c < r.n_cutoffs; c++) {
+                char key[64];
+                snprintf(key, sizeof key, "%s@%d", ar_metric_name((ar_metric)m), r.cutoffs[c]);
+                json_object_set_new(j, key, json_real(r.value[m][c]));
+            }
+        }
+        cli_print_json(j);
+    } else {
+        printf("%s, %s protocol, %d users\n", model ? model : ranked, protocol, r.users);
+        printf("%-10s", "metric");
+        for (int c = 0; c < r.n_cutoffs; c++)
+            printf("  @%-8d", r.cutoffs[c]);
+        printf("\n");
+        for (int m = 0; m < AR_METRIC_N; m++) {
+            if (!want[m])
+                continue;
+            printf("%-10s", ar_metric_name((ar_metric)m));
+            for (int c = 0; c < r.n_cutoffs; c++)
+                printf("  %-9.4f", r.value[m][c]);
+            printf("\n");
+        }
+    }
+    rc = 0;
+done:
+    ar_mostpop_free(mp);
+    ar_ranked_lists_free(rl);
+    ar_free_array(neg);
+    ar_dataset_free(ds);
+    return rc;
+}

@@ -1,0 +1,189 @@
+/*
+ * csr.c -- compressed sparse row views of the interaction log.
+ *
+ * Layout: indptr[n_rows + 1] (int64), indices[nnz] (int32, ascending and unique within a row),
+ * values[nnz] (float). The user x item view is built straight from the log, which is already
+ * grouped by user: each user's items are copied, sorted and merged (values summed, or set to 1
+ * when binary). Rows are independent, so the work is split over users with OpenMP; each row's
+ * output position is known from a first counting pass, which keeps the result identical for
+ * any thread count.
+ */
+#include "data/dataset.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static ar_csr *csr_alloc(int32_t n_rows, int32_t n_cols, int64_t nnz) {
+    ar_csr *m = ar__calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->n_rows = n_rows;
+    m->n_cols = n_cols;
+    m->nnz = nnz;
+    m->indptr = ar__calloc((size_t)n_rows + 1, sizeof *m->indptr);
+    m->indices = ar__alloc_array((size_t)(nnz ? nnz : 1), sizeof *m->indices);
+    m->values = ar__alloc_array((size_t)(nnz ? nnz : 1), sizeof *m->values);
+    if (!m->indptr || !m->indices || !m->values) {
+        ar_csr_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void ar_csr_free(ar_csr *m) {
+    if (!m)
+        return;
+    ar__free(m->indptr);
+    ar__free(m->indices);
+    ar__free(m->values);
+    ar__free(m);
+}
+
+typedef struct entry {
+    int32_t col;
+    float value;
+} entry;
+
+static int cmp_entry(const void *a, const void *b) {
+    int32_t x = ((const entry *)a)->col, y = ((const entry *)b)->col;
+    return (x > y) - (x < y);
+}
+
+/* Collects the row's columns (interactions of rows begin..end whose split is in mask), sorts
+ * them and drops repeats; returns the number of distinct columns. With write set, stores them in
+ * cols_out/vals_out. Values of repeated columns are summed in log order, in a second pass, so
+ * the float sum does not depend on how qsort ordered equal keys. */
+static int64_t merge_row(const ar_dataset *ds, int64_t begin, int64_t end, unsigned mask,
+                         int binary, entry *buf, int32_t *cols_out, float *vals_out, int write) {
+    int64_t n = 0;
+    for (int64_t r = begin; r < end; r++)
+        if ((mask >> ds->split[r]) & 1u)
+            buf[n++] = (entry){ds->item[r], 0.0f};
+    qsort(buf, (size_t)n, sizeof *buf, cmp_entry);
+    int64_t w = 0;
+    for (int64_t k = 0; k < n; k++)
+        if (w == 0 || buf[w - 1].col != buf[k].col)
+            buf[w++] = buf[k];
+    if (!write)
+        return w;
+    for (int64_t k = 0; k < w; k++) {
+        cols_out[k] = buf[k].col;
+        vals_out[k] = binary ? 1.0f : 0.0f;
+    }
+    if (!binary) {
+        /* Sum values in log order so the result does not depend on the sort. */
+        for (int64_t r = begin; r < end; r++) {
+            if (!((mask >> ds->split[r]) & 1u))
+                continue;
+            int32_t c = ds->item[r];
+            int64_t lo = 0, hi = w - 1;
+            while (lo < hi) {
+                int64_t mid = (lo + hi) / 2;
+                if (cols_out[mid] < c)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            vals_out[lo] += ds->value[r];
+        }
+    }
+    return w;
+}
+
+ar_status ar_dataset_csr(const ar_dataset *ds, unsigned mask, int binary, ar_csr **out) {
+    *out = NULL;
+    int32_t nu = ds->n_users;
+    const int64_t *off = ds->user_offsets;
+    int64_t *counts = ar__calloc((size_t)nu + 1, sizeof *counts);
+    int64_t max_row = 0;
+    for (int32_t u = 0; u < nu; u++)
+        if (off[u + 1] - off[u] > max_row)
+            max_row = off[u + 1] - off[u];
+    if (!counts)
+        return AR_ENOMEM;
+    int nt = ar__threads(0);
+    entry *bufs = ar__alloc_array((size_t)nt * (size_t)(max_row ? max_row : 1), sizeof *bufs);
+    if (!bufs) {
+        ar__free(counts);
+        return AR_ENOMEM;
+    }
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 256)
+    for (int32_t u = 0; u < nu; u++) {
+#ifdef _OPENMP
+        entry *buf = bufs + (size_t)omp_get_thread_num() * (size_t)(max_row ? max_row : 1);
+#else
+        entry *buf = bufs;
+#endif
+        counts[u + 1] = merge_row(ds, off[u], off[u + 1], mask, binary, buf, NULL, NULL, 0);
+    }
+    for (int32_t u = 0; u < nu; u++)
+        counts[u + 1] += counts[u];
+    ar_csr *m = csr_alloc(nu, ds->n_items, counts[nu]);
+    if (!m) {
+        ar__free(counts);
+        ar__free(bufs);
+        return AR_ENOMEM;
+    }
+    memcpy(m->indptr, counts, ((size_t)nu + 1) * sizeof *counts);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 256)
+    for (int32_t u = 0; u < nu; u++) {
+#ifdef _OPENMP
+        entry *buf = bufs + (size_t)omp_get_thread_num() * (size_t)(max_row ? max_row : 1);
+#else
+        entry *buf = bufs;
+#endif
+        merge_row(ds, off[u], off[u + 1], mask, binary, buf, m->indices + m->indptr[u],
+                  m->values + m->indptr[u], 1);
+    }
+    ar__free(counts);
+    ar__free(bufs);
+    *out = m;
+    return AR_OK;
+}
+
+ar_status ar_csr_transpose(const ar_csr *m, ar_csr **out) {
+    *out = NULL;
+    ar_csr *t = csr_alloc(m->n_cols, m->n_rows, m->nnz);
+    if (!t)
+        return AR_ENOMEM;
+    for (int64_t k = 0; k < m->nnz; k++)
+        t->indptr[m->indices[k] + 1]++;
+    for (int32_t c = 0; c < m->n_cols; c++)
+        t->indptr[c + 1] += t->indptr[c];
+    int64_t *fill = ar__alloc_array((size_t)m->n_cols + 1, sizeof *fill);
+    if (!fill) {
+        ar_csr_free(t);
+        return AR_ENOMEM;
+    }
+    memcpy(fill, t->indptr, ((size_t)m->n_cols + 1) * sizeof *fill);
+    /* Rows are visited in order, so each transposed row comes out sorted. */
+    for (int32_t r = 0; r < m->n_rows; r++) {
+        for (int64_t k = m->indptr[r]; k < m->indptr[r + 1]; k++) {
+            int64_t pos = fill[m->indices[k]]++;
+            t->indices[pos] = r;
+            t->values[pos] = m->values[k];
+        }
+    }
+    ar__free(fill);
+    *out = t;
+    return AR_OK;
+}
+
+int ar_csr_contains(const ar_csr *m, int32_t r, int32_t c) {
+    if (r < 0 || r >= m->n_rows)
+        return 0;
+    int64_t lo = m->indptr[r], hi = m->indptr[r + 1];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (m->indices[mid] < c)
+            lo = mid + 1;
+        else if (m->indices[mid] > c)
+            hi = mid;
+        else
+            return 1;
+    }
+    return 0;
+}
