@@ -211,8 +211,8 @@ const char *ar_dataset_attr_name(const ar_dataset *ds, ar_entity which, int attr
 ar_attr_kind ar_dataset_attr_kind(const ar_dataset *ds, ar_entity which, int attr);
 /* Categorical: the codes of entity `index` (count in *n, pointer owned by the dataset) and the
  * string of a code. */
-const int32_t *ar_dataset_attr_codes(const ar_dataset *ds, ar_entity which, int attr,
-                                     int32_t index, int32_t *n);
+const int32_t *ar_dataset_attr_codes(const ar_dataset *ds, ar_entity which, int attr, int32_t index,
+                                     int32_t *n);
 int32_t ar_dataset_attr_n_values(const ar_dataset *ds, ar_entity which, int attr);
 const char *ar_dataset_attr_value(const ar_dataset *ds, ar_entity which, int attr, int32_t code);
 /* Numeric: the value (NaN when missing or when the column is categorical). */
@@ -234,8 +234,8 @@ void ar_builder_free(ar_builder *b);
  * "rating", "impression"). AR_ERANGE past 255 names. */
 ar_status ar_builder_event(ar_builder *b, const char *name, int *code);
 /* Adds one interaction. value must be finite (AR_ERANGE otherwise). */
-ar_status ar_builder_add(ar_builder *b, const char *user, const char *item, int64_t time,
-                         int event, float value, ar_split split);
+ar_status ar_builder_add(ar_builder *b, const char *user, const char *item, int64_t time, int event,
+                         float value, ar_split split);
 /* Makes sure an entity exists even without interactions (e.g. a catalogue item never bought). */
 ar_status ar_builder_touch(ar_builder *b, ar_entity which, const char *id);
 /* Adds one categorical code (string) to entity `id`'s column `attr`, creating the column and the
@@ -381,8 +381,8 @@ typedef struct ar_ranker {
     void *ctx;
     /* Writes up to k items, best first, for user u into items (and *n_out), never an item in
      * exclude (sorted ascending, n_exclude entries). */
-    ar_status (*topk)(void *ctx, int32_t user, const int32_t *exclude, int32_t n_exclude,
-                      int32_t k, int32_t *items, int32_t *n_out);
+    ar_status (*topk)(void *ctx, int32_t user, const int32_t *exclude, int32_t n_exclude, int32_t k,
+                      int32_t *items, int32_t *n_out);
     /* Scores the given items for user u (higher = better). Needed by the sampled protocol. */
     ar_status (*score)(void *ctx, int32_t user, const int32_t *items, int32_t n, float *scores);
 } ar_ranker;
@@ -418,7 +418,7 @@ typedef struct ar_eval_options {
     unsigned target_mask;  /* split whose interactions are the ground truth (AR_MASK_TEST) */
     unsigned exclude_mask; /* splits whose items are never recommended (AR_MASK_TRAIN) */
     /* sampled protocol */
-    int32_t n_negatives; /* per user, sampled uniformly from items the user never touched */
+    int32_t n_negatives;      /* per user, sampled uniformly from items the user never touched */
     const int32_t *negatives; /* or given: n_users * n_negatives item indices, -1 = none */
     uint64_t seed;
     int n_threads; /* 0 = all */
@@ -461,8 +461,8 @@ ar_ranker ar_mostpop_ranker(ar_mostpop *m);
  * no line) that the caller frees with ar_free_array(). Every line must list the same number of
  * negatives; unknown ids are AR_EPARSE with file:line. Builds ds's id index like
  * ar_ranked_lists_read. */
-ar_status ar_negatives_read(ar_dataset *ds, const char *path, int32_t *n_per_user,
-                            int32_t **out, ar_error *err);
+ar_status ar_negatives_read(ar_dataset *ds, const char *path, int32_t *n_per_user, int32_t **out,
+                            ar_error *err);
 /* Frees an array the library allocated for the caller. NULL is a no-op. */
 void ar_free_array(void *p);
 

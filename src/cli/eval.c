@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /*
  * eval.c -- `agentrec eval DIR`: score a model (MostPop for now) or a file of ranked lists with
  * the offline evaluator.

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /*
  * info.c -- `agentrec info DIR`: the dataset's size, density, activity and popularity skew.
  */
