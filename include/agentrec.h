@@ -480,4 +480,9 @@ ar_ranker ar_ranked_lists_ranker(ar_ranked_lists *r);
 }
 #endif
 
+/* The rest of the API, one header per part (each usable only through this one). */
+#include "agentrec/models.h"
+#include "agentrec/world.h"
+#include "agentrec/ledger.h"
+
 #endif /* AGENTREC_H */
