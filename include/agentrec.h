@@ -315,9 +315,13 @@ typedef enum ar_split_method {
 
 typedef struct ar_split_options {
     ar_split_method method;
-    double test_ratio;  /* RANDOM, TEMPORAL: fraction in (0, 1) */
-    double valid_ratio; /* RANDOM, TEMPORAL: fraction in [0, 1), test+valid < 1 */
+    double test_ratio;  /* RANDOM, TEMPORAL: fraction in [0, 1) */
+    double valid_ratio; /* RANDOM, TEMPORAL: fraction in [0, 1); 0 < test+valid < 1 */
     int loo_valid;      /* LOO: also hold out a validation item (default 1) */
+    /* Only interactions whose split is in this mask are relabelled; the others keep theirs.
+     * AR_MASK_ALL (default) splits the whole log; AR_MASK_TRAIN with test_ratio 0 carves a
+     * validation set out of the training data and leaves a predefined test split alone. */
+    unsigned within;
     uint64_t seed;
     int n_threads; /* 0 = all */
 } ar_split_options;

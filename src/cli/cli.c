@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int cli_error(const char *cmd, const char *fmt, ...) {
@@ -57,6 +59,13 @@ static bool set_value(const cli_opt *o, const char *v) {
         if (!*v || *end || errno || x != x)
             return false;
         *(double *)o->dst = x;
+        return true;
+    }
+    case OPT_LIST: {
+        cli_list *l = o->dst;
+        if (l->n >= CLI_LIST_MAX)
+            return false;
+        l->v[l->n++] = v;
         return true;
     }
     case OPT_FLAG:
@@ -170,6 +179,24 @@ void cli_print_json(json_t *v) {
     json_decref(v);
 }
 
+unsigned cli_parse_splits(const char *s) {
+    unsigned mask = 0;
+    char buf[64];
+    if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf)
+        return 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "train") == 0)
+            mask |= AR_MASK_TRAIN;
+        else if (strcmp(t, "valid") == 0)
+            mask |= AR_MASK_VALID;
+        else if (strcmp(t, "test") == 0)
+            mask |= AR_MASK_TEST;
+        else
+            return 0;
+    }
+    return mask;
+}
+
 bool cli_parse_cutoffs(const char *s, int32_t *k, int *n, int max) {
     *n = 0;
     while (*s) {
@@ -188,4 +215,53 @@ bool cli_parse_cutoffs(const char *s, int32_t *k, int *n, int max) {
         s = end;
     }
     return *n > 0;
+}
+
+ar_model *cli_model(const char *cmd, const char *name, const cli_list *params,
+                    const char *params_json) {
+    ar_model *m;
+    ar_status st = ar_model_create(name, &m);
+    if (st) {
+        char list[256] = "";
+        for (const char *const *n = ar_model_names(); *n; n++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? ", " : "",
+                     *n);
+        cli_error(cmd, "unknown model '%s' (available: %s)", name, list);
+        return NULL;
+    }
+    ar_error err;
+    if (params_json && ar_model_set_json(m, params_json, &err)) {
+        cli_error(cmd, "%s", err.msg);
+        ar_model_free(m);
+        return NULL;
+    }
+    for (int i = 0; params && i < params->n; i++) {
+        char key[128];
+        const char *eq = strchr(params->v[i], '=');
+        if (!eq || eq == params->v[i] || (size_t)(eq - params->v[i]) >= sizeof key) {
+            cli_error(cmd, "--param expects key=value, got '%s'", params->v[i]);
+            ar_model_free(m);
+            return NULL;
+        }
+        snprintf(key, sizeof key, "%.*s", (int)(eq - params->v[i]), params->v[i]);
+        if (ar_model_set(m, key, eq + 1, &err)) {
+            cli_error(cmd, "%s", err.msg);
+            ar_model_free(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+double cli_peak_rss_mb(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

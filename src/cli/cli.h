@@ -15,12 +15,19 @@
 #define CLI_FAIL 1
 #define CLI_USAGE 2
 
-typedef enum cli_kind { OPT_FLAG, OPT_STR, OPT_INT, OPT_U64, OPT_DOUBLE } cli_kind;
+typedef enum cli_kind { OPT_FLAG, OPT_STR, OPT_INT, OPT_U64, OPT_DOUBLE, OPT_LIST } cli_kind;
+
+/* A repeatable option (OPT_LIST): every value given, in order. */
+#define CLI_LIST_MAX 64
+typedef struct cli_list {
+    const char *v[CLI_LIST_MAX];
+    int n;
+} cli_list;
 
 typedef struct cli_opt {
     const char *name; /* without the leading "--" */
     cli_kind kind;
-    void *dst; /* bool *, const char **, int *, uint64_t *, double * */
+    void *dst; /* bool *, const char **, int *, uint64_t *, double *, cli_list * */
 } cli_opt;
 
 typedef struct cli_cmd {
@@ -57,9 +64,21 @@ int cli_save(const char *cmd, const ar_dataset *ds, const char *dir);
 /* Prints a JSON value on one line to stdout and frees it. */
 void cli_print_json(json_t *v);
 
+/* Parses "train,valid" into a split mask; 0 on error. */
+unsigned cli_parse_splits(const char *s);
+
 /* Parses "10,20,50" into ascending cutoffs; returns false on anything else. */
 bool cli_parse_cutoffs(const char *s, int32_t *k, int *n, int max);
 
-extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo;
+/* Creates model `name` and applies "key=value" parameters (and a JSON object of parameters
+ * when params_json is non-NULL). Prints the error and returns NULL on failure. */
+ar_model *cli_model(const char *cmd, const char *name, const cli_list *params,
+                    const char *params_json);
+/* Peak resident memory of this process in MiB. */
+double cli_peak_rss_mb(void);
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
+extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo, cmd_train, cmd_recommend;
 
 #endif

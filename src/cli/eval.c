@@ -1,7 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 /*
- * eval.c -- `agentrec eval DIR`: score a model (MostPop for now) or a file of ranked lists with
- * the offline evaluator.
+ * eval.c -- `agentrec eval DIR`: fit a model of the zoo on the training split (or load a saved
+ * one) or read a file of ranked lists, and score it with the offline evaluator.
  */
 #include "cli/cli.h"
 
@@ -11,9 +11,11 @@ static int run(int argc, char **argv);
 
 const cli_cmd cmd_eval = {
     "eval", "evaluate a model or a ranked-list file on DIR",
-    "usage: agentrec eval DIR (--model mostpop | --ranked FILE) [options]\n"
+    "usage: agentrec eval DIR (--model NAME | --model-file M | --ranked FILE) [options]\n"
     "\n"
-    "  --model NAME          fit NAME on the train split and evaluate it (mostpop)\n"
+    "  --model NAME          fit NAME on the train split and evaluate it (agentrec train --list)\n"
+    "  --param key=value     a hyperparameter of NAME (repeatable); --params JSON for many\n"
+    "  --model-file M        evaluate a model saved by 'agentrec train'\n"
     "  --ranked FILE         evaluate lists 'user<TAB>item item ...' (external ids, best first)\n"
     "  --k LIST              cutoffs, e.g. 20 or 10,20,50 (default 20)\n"
     "  --metrics LIST        recall,ndcg,hr,precision,mrr,map,coverage,novelty,gini\n"
@@ -24,19 +26,24 @@ const cli_cmd cmd_eval = {
     "  --negatives-file F    sampled protocol: given negatives, lines 'user neg neg ...'\n"
     "  --target SPLIT        test (default) or valid: the ground truth\n"
     "  --seed S, --threads N the result does not depend on the thread count\n"
-    "  --json                one JSON object: users, recall@20, ndcg@20, ... (metric@k keys)\n"
+    "  --json                one JSON object: users, recall@20, ndcg@20, ... (metric@k keys),\n"
+    "                        fit_seconds and peak_rss_mb\n"
     "\n"
     "Definitions: docs/metrics.md (they match RecBole and LightGCN).\n",
     run};
 
 static int run(int argc, char **argv) {
-    const char *model = NULL, *ranked = NULL, *ks = "20", *metrics = NULL, *protocol = "full",
-               *negfile = NULL, *target = "test";
+    const char *model = NULL, *model_file = NULL, *params_json = NULL, *ranked = NULL, *ks = "20",
+               *metrics = NULL, *protocol = "full", *negfile = NULL, *target = "test";
     bool json = false;
     int negatives = 100;
+    cli_list params = {0};
     ar_eval_options o = ar_eval_options_default();
     const cli_opt opts[] = {
         {"model", OPT_STR, &model},
+        {"model-file", OPT_STR, &model_file},
+        {"param", OPT_LIST, &params},
+        {"params", OPT_STR, &params_json},
         {"ranked", OPT_STR, &ranked},
         {"k", OPT_STR, &ks},
         {"metrics", OPT_STR, &metrics},
@@ -53,13 +60,9 @@ static int run(int argc, char **argv) {
     int n_pos, rc = cli_parse(argc, argv, opts, pos, 1, &n_pos, &cmd_eval);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if (n_pos != 1 || (!model) == (!ranked)) {
-        fprintf(stderr, "agentrec eval: expected DIR and one of --model or --ranked (see "
-                        "--help)\n");
-        return CLI_USAGE;
-    }
-    if (model && strcmp(model, "mostpop") != 0) {
-        fprintf(stderr, "agentrec eval: unknown model '%s' (available: mostpop)\n", model);
+    if (n_pos != 1 || (model != NULL) + (model_file != NULL) + (ranked != NULL) != 1) {
+        fprintf(stderr, "agentrec eval: expected DIR and one of --model, --model-file or "
+                        "--ranked (see --help)\n");
         return CLI_USAGE;
     }
     if (!cli_parse_cutoffs(ks, o.cutoffs, &o.n_cutoffs, AR_EVAL_MAX_CUTOFFS)) {
@@ -103,10 +106,12 @@ static int run(int argc, char **argv) {
     if (!ds)
         return CLI_FAIL;
     ar_error err;
-    ar_mostpop *mp = NULL;
+    ar_model *mdl = NULL;
+    ar_csr *train = NULL;
+    double fit_s = 0;
     ar_ranked_lists *rl = NULL;
     int32_t *neg = NULL;
-    ar_ranker ranker;
+    ar_ranker ranker = {0};
     ar_status st = AR_OK;
     rc = CLI_FAIL;
     if (negfile && o.protocol == AR_PROTOCOL_SAMPLED) {
@@ -118,12 +123,32 @@ static int run(int argc, char **argv) {
         o.negatives = neg;
         o.n_negatives = width;
     }
-    if (model) {
-        if ((st = ar_mostpop_fit(ds, AR_MASK_TRAIN, &mp))) {
-            cli_error("eval", "mostpop: %s", ar_strerror(st));
+    if (model || model_file) {
+        if (model) {
+            if (!(mdl = cli_model("eval", model, &params, params_json)))
+                goto done;
+            ar_fit_options fo = ar_fit_options_default();
+            fo.n_threads = o.n_threads;
+            fo.seed = o.seed;
+            ar_progress *fp = cli_progress(model);
+            fo.progress = ar_progress_update;
+            fo.progress_data = fp;
+            double t0 = cli_now();
+            st = ar_model_fit(mdl, ds, &fo, &err);
+            fit_s = cli_now() - t0;
+            ar_progress_free(fp);
+        } else if (!(st = ar_model_load(model_file, &mdl, &err))) {
+            st = ar_model_check_dataset(mdl, ds, &err);
+        }
+        if (st) {
+            cli_error("eval", "%s", err.msg);
             goto done;
         }
-        ranker = ar_mostpop_ranker(mp);
+        if ((st = ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &train)) ||
+            (st = ar_model_ranker(mdl, train, &ranker))) {
+            cli_error("eval", "cannot build the ranker: %s", ar_strerror(st));
+            goto done;
+        }
     } else {
         if ((st = ar_ranked_lists_read(ds, ranked, &rl, &err))) {
             cli_error("eval", "%s", err.msg);
@@ -147,8 +172,15 @@ static int run(int argc, char **argv) {
         goto done;
     }
     if (json) {
-        json_t *j = json_pack("{s:s,s:s,s:i}", "model", model ? model : "ranked", "protocol",
-                              protocol, "users", (int)r.users);
+        json_t *j = json_pack("{s:s,s:s,s:i,s:f,s:f}", "model", mdl ? ar_model_name(mdl) : "ranked",
+                              "protocol", protocol, "users", (int)r.users, "fit_seconds", fit_s,
+                              "peak_rss_mb", cli_peak_rss_mb());
+        if (mdl) {
+            char *pj = ar_model_params_json(mdl);
+            json_error_t je;
+            json_object_set_new(j, "params", pj ? json_loads(pj, 0, &je) : json_null());
+            ar_free_array(pj);
+        }
         for (int m = 0; m < AR_METRIC_N; m++) {
             if (!want[m])
                 continue;
@@ -160,7 +192,10 @@ static int run(int argc, char **argv) {
         }
         cli_print_json(j);
     } else {
-        printf("%s, %s protocol, %d users\n", model ? model : ranked, protocol, r.users);
+        printf("%s, %s protocol, %d users", mdl ? ar_model_name(mdl) : ranked, protocol, r.users);
+        if (model)
+            printf(", fit %.2f s", fit_s);
+        printf("\n");
         printf("%-10s", "metric");
         for (int c = 0; c < r.n_cutoffs; c++)
             printf("  @%-8d", r.cutoffs[c]);
@@ -176,7 +211,10 @@ static int run(int argc, char **argv) {
     }
     rc = 0;
 done:
-    ar_mostpop_free(mp);
+    if (mdl)
+        ar_model_ranker_free(&ranker);
+    ar_model_free(mdl);
+    ar_csr_free(train);
     ar_ranked_lists_free(rl);
     ar_free_array(neg);
     ar_dataset_free(ds);

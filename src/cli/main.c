@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const cli_cmd *const commands[] = {&cmd_import, &cmd_info, &cmd_split, &cmd_eval, &cmd_demo};
+static const cli_cmd *const commands[] = {
+    &cmd_import, &cmd_info, &cmd_split, &cmd_eval, &cmd_train, &cmd_recommend, &cmd_demo,
+};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void help(FILE *f) {

@@ -18,6 +18,9 @@ const cli_cmd cmd_split = {
     "  temporal   a global time cut: the latest --test-ratio of the log is test, the\n"
     "             --valid-ratio before it validation\n"
     "\n"
+    "  --within LIST only relabel interactions now in these splits (e.g. train: carve a\n"
+    "                validation set from the training data, keeping the test split; use\n"
+    "                --test-ratio 0 --valid-ratio R)\n"
     "  --threads N   threads (0 = all); the result does not depend on it\n"
     "  --out DIR2    write the split dataset there instead of replacing DIR's (atomically)\n"
     "  --json        print the split counts as one JSON object\n"
@@ -25,7 +28,7 @@ const cli_cmd cmd_split = {
     run};
 
 static int run(int argc, char **argv) {
-    const char *method = NULL, *out = NULL;
+    const char *method = NULL, *out = NULL, *within = NULL;
     bool no_valid = false, json = false;
     ar_split_options o = ar_split_options_default();
     const cli_opt opts[] = {
@@ -33,6 +36,7 @@ static int run(int argc, char **argv) {
         {"test-ratio", OPT_DOUBLE, &o.test_ratio},
         {"valid-ratio", OPT_DOUBLE, &o.valid_ratio},
         {"no-valid", OPT_FLAG, &no_valid},
+        {"within", OPT_STR, &within},
         {"seed", OPT_U64, &o.seed},
         {"threads", OPT_INT, &o.n_threads},
         {"out", OPT_STR, &out},
@@ -58,6 +62,10 @@ static int run(int argc, char **argv) {
         return CLI_USAGE;
     }
     o.loo_valid = !no_valid;
+    if (within && !(o.within = cli_parse_splits(within))) {
+        fprintf(stderr, "agentrec split: --within takes train, valid, test separated by commas\n");
+        return CLI_USAGE;
+    }
     const char *bad = ar_split_options_check(&o);
     if (bad) {
         fprintf(stderr, "agentrec split: %s\n", bad);

@@ -320,7 +320,7 @@ ar_status ar__reader_time(ar__reader *r, const char *s, const char *what, int64_
 }
 
 ar_status ar__reader_time_float(ar__reader *r, const char *s, const char *what, int64_t *out) {
-    double v;
+    double v = 0;
     ar_status st = ar__reader_number(r, s, what, 0, &v);
     if (st)
         return st;

@@ -135,7 +135,7 @@ ar_status ar__import_recbole(ar__import *im, const char *path, ar_split split) {
     ar_status st = ar__reader_open(&r, im, path);
     if (st)
         return st;
-    int cu, ci, ct, cr;
+    int cu = -1, ci = -1, ct = -1, cr = -1;
     st = header_read(&r, &h);
     if (st == AR_EEMPTY)
         st = ar__import_empty(im, path);
@@ -184,7 +184,7 @@ ar_status ar__import_recbole_side(ar__import *im, const char *path, ar_entity wh
     if (st)
         return st;
     const char *id_name = which == AR_ITEMS ? "item_id" : "user_id";
-    int cid;
+    int cid = -1;
     if ((st = header_read(&r, &h)) || (st = header_need(&r, &h, id_name, &cid)))
         goto done;
     char *line;

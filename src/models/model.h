@@ -1,0 +1,82 @@
+/*
+ * model.h -- the model vtable every model family implements (internal).
+ *
+ * A family provides its parameter table and the functions below; model.c does everything
+ * generic: parameter parsing and JSON, the training matrix, top-K with exclusions and filters,
+ * explanations' ranking, rankers for the evaluator, and the model file.
+ *
+ * State ownership: m->state belongs to the family. A model loaded from a file keeps the file
+ * mapped (m->map) and the family may point its arrays into it (ar__model_array); free_state
+ * must then free only what it allocated -- test `m->map == NULL` to know whether arrays are
+ * owned.
+ */
+#ifndef AR_MODEL_H
+#define AR_MODEL_H
+
+#include "core/core.h"
+#include "core/secfile.h"
+
+#define AR__MAX_PARAMS 24
+/* Section tags from this value on belong to the model family. */
+#define AR__MODEL_TAG_STATE 100
+
+typedef struct ar__model_impl {
+    const char *name;
+    const char *citation;
+    const ar_param_def *params;
+    int n_params;
+    /* Fits m->state. x is the user x item training matrix (values of repeated interactions
+     * summed), xt its transpose; both stay owned by the caller. m->n_users/n_items are set. */
+    ar_status (*fit)(ar_model *m, const ar_dataset *ds, const ar_csr *x, const ar_csr *xt,
+                     const ar_fit_options *o, ar_error *err);
+    /* Scratch floats score/explain need for one call (may be 0). */
+    size_t (*ws_floats)(const ar_model *m);
+    /* Scores all items for one user (see ar_model_score); ws: ws_floats() floats. */
+    void (*score)(const ar_model *m, int32_t user, const int32_t *items, const float *values,
+                  int32_t n, float *scores, float *ws);
+    /* Optional batch scoring; NULL = one user at a time. */
+    ar_status (*score_batch)(const ar_model *m, const ar_csr *hist, const int32_t *users, int32_t n,
+                             float *scores);
+    /* Optional: the contribution of each history item items[j] to `item`'s score, into
+     * weights[j]. NULL = the model has no item-level explanation. */
+    void (*explain)(const ar_model *m, int32_t user, const int32_t *items, const float *values,
+                    int32_t n, int32_t item, float *weights, float *ws);
+    /* Adds the fitted state's sections (tags >= AR__MODEL_TAG_STATE). */
+    void (*save)(const ar_model *m, ar__secw *w);
+    /* Restores the state from a mapped file; validates sizes and values it relies on. */
+    ar_status (*load)(ar_model *m, const ar__secfile *f);
+    void (*free_state)(ar_model *m);
+} ar__model_impl;
+
+struct ar_model {
+    const ar__model_impl *impl;
+    double param[AR__MAX_PARAMS];
+    int fitted;
+    int32_t n_users, n_items;
+    uint64_t fingerprint;
+    void *state;
+    void *map; /* the model file, when loaded */
+    size_t map_len;
+};
+
+/* The value of the family's i-th parameter. */
+static inline double ar__p(const ar_model *m, int i) {
+    return m->param[i];
+}
+
+/* A section of the model file that must exist with this size and count. */
+ar_status ar__model_array(const ar__secfile *f, uint32_t tag, uint32_t elem_size, uint64_t count,
+                          const void **out);
+
+/* Bytes of memory available to a fit: o->memory_limit, or MemAvailable from /proc/meminfo. */
+size_t ar__memory_available(const ar_fit_options *o);
+
+/* Polls the cancel flag. */
+static inline int ar__canceled(const ar_fit_options *o) {
+    return o->cancel && *o->cancel;
+}
+
+extern const ar__model_impl ar__mostpop_impl, ar__itemknn_impl, ar__rp3beta_impl, ar__ease_impl,
+    ar__ials_impl, ar__bpr_impl;
+
+#endif
