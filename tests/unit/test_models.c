@@ -1,0 +1,318 @@
+/* Unit tests for the generic model interface (src/models/model.c), exercised through MostPop:
+ * parameters and the decision space, fitting, scoring, recommending with filters, rankers, model
+ * files (round trip, corruption, foreign files, dataset fingerprints). Each family has its own
+ * test file for its kernels. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "agentrec.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ar_test_models_XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Items 0..4; popularity over train users: item 2 by 3 users, item 0 by 2, items 1, 3 by 1,
+ * item 4 by none (it only appears in test). Item 1 is "bags", the others "shoes". Times: user
+ * 0's interactions are old, the others recent. */
+static ar_dataset *small(void) {
+    ar_builder *b;
+    assert_int_equal(ar_builder_create(&b), AR_OK);
+    struct {
+        const char *u, *i;
+        int64_t t;
+        ar_split s;
+    } rows[] = {
+        {"0", "0", 0, AR_SPLIT_TRAIN},          {"0", "2", 0, AR_SPLIT_TRAIN},
+        {"1", "2", 86400 * 10, AR_SPLIT_TRAIN}, {"1", "1", 86400 * 10, AR_SPLIT_TRAIN},
+        {"2", "2", 86400 * 10, AR_SPLIT_TRAIN}, {"2", "0", 86400 * 10, AR_SPLIT_TRAIN},
+        {"2", "3", 86400 * 10, AR_SPLIT_TRAIN}, {"0", "4", 86400 * 11, AR_SPLIT_TEST},
+        {"1", "3", 86400 * 11, AR_SPLIT_TEST},
+    };
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++)
+        assert_int_equal(
+            ar_builder_add(b, rows[k].u, rows[k].i, rows[k].t, AR_EVENT_CLICK, 1, rows[k].s),
+            AR_OK);
+    const char *cat[] = {"shoes", "bags", "shoes", "shoes", "shoes"};
+    char id[8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "%d", i);
+        assert_int_equal(ar_builder_attr_cat(b, AR_ITEMS, id, "category", cat[i]), AR_OK);
+    }
+    ar_builder_set_flags(b, AR_DS_HAS_TIME);
+    ar_dataset *ds;
+    assert_int_equal(ar_builder_build(b, &ds, NULL, NULL), AR_OK);
+    ar_builder_free(b);
+    return ds;
+}
+
+static ar_model *fitted(const ar_dataset *ds, const char *half_life) {
+    ar_model *m;
+    ar_error err;
+    assert_int_equal(ar_model_create("mostpop", &m), AR_OK);
+    if (half_life)
+        assert_int_equal(ar_model_set(m, "half_life_days", half_life, &err), AR_OK);
+    ar_fit_options o = ar_fit_options_default();
+    assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
+    return m;
+}
+
+static void test_registry_and_params(void **state) {
+    (void)state;
+    const char *const *names = ar_model_names();
+    int found = 0;
+    for (; *names; names++)
+        found |= strcmp(*names, "mostpop") == 0;
+    assert_true(found);
+    ar_model *m;
+    assert_int_equal(ar_model_create("no-such-model", &m), AR_ENOTFOUND);
+    assert_null(m);
+    assert_int_equal(ar_model_create("mostpop", &m), AR_OK);
+    assert_string_equal(ar_model_name(m), "mostpop");
+    assert_true(ar_model_n_params(m) >= 1);
+    assert_string_equal(ar_model_param_def(m, 0)->name, "half_life_days");
+    assert_null(ar_model_param_def(m, 99));
+    ar_error err;
+    assert_int_equal(ar_model_set(m, "half_life_days", "7.5", &err), AR_OK);
+    assert_true(ar_model_get(m, "half_life_days") == 7.5);
+    assert_int_equal(ar_model_set(m, "half_life_days", "-1", &err), AR_ERANGE);
+    assert_non_null(strstr(err.msg, "half_life_days"));
+    assert_int_equal(ar_model_set(m, "half_life_days", "abc", &err), AR_EINVAL);
+    assert_int_equal(ar_model_set(m, "half_life_days", "nan", &err), AR_EINVAL);
+    assert_int_equal(ar_model_set(m, "nope", "1", &err), AR_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "nope"));
+    assert_true(isnan(ar_model_get(m, "nope")));
+    assert_int_equal(ar_model_set_json(m, "{\"half_life_days\": 3}", &err), AR_OK);
+    assert_true(ar_model_get(m, "half_life_days") == 3);
+    assert_int_equal(ar_model_set_json(m, "[1]", &err), AR_EPARSE);
+    assert_int_equal(ar_model_set_json(m, "{\"half_life_days\": [1]}", &err), AR_EINVAL);
+    char *p = ar_model_params_json(m);
+    assert_string_equal(p, "{\"half_life_days\":3.0}");
+    ar_free_array(p);
+    char *s = ar_model_space_json(m);
+    assert_non_null(strstr(s, "\"name\":\"half_life_days\""));
+    assert_non_null(strstr(s, "\"type\":\"float\""));
+    assert_non_null(strstr(s, "\"high\":3650"));
+    ar_free_array(s);
+    ar_model_free(m);
+    ar_model_free(NULL);
+}
+
+static void test_fit_score_recommend(void **state) {
+    (void)state;
+    ar_dataset *ds = small();
+    ar_model *m = fitted(ds, NULL);
+    assert_true(ar_model_is_fitted(m));
+    assert_int_equal(ar_model_n_items(m), 5);
+    assert_int_equal(ar_model_n_users(m), 3);
+    ar_error err;
+    assert_int_equal(ar_model_set(m, "half_life_days", "1", &err), AR_EINVAL);
+    float s[5];
+    assert_int_equal(ar_model_score(m, -1, NULL, NULL, 0, s), AR_OK);
+    assert_true(s[0] == 2 && s[1] == 1 && s[2] == 3 && s[3] == 1 && s[4] == 0);
+
+    /* User 0 has history {0, 2}: top-3 excluding it = 1, 3 (tie, lower index first), 4. */
+    int32_t hist[] = {0, 2}, items[5], n;
+    float sc[5];
+    ar_rec_filter f = {.exclude_history = 1};
+    assert_int_equal(ar_model_recommend(m, 0, hist, NULL, 2, 3, &f, items, sc, &n), AR_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(items[0], 1);
+    assert_int_equal(items[1], 3);
+    assert_int_equal(items[2], 4);
+    /* Category filter "bags" leaves only item 1; an explicit exclusion removes it. */
+    f.ds = ds;
+    f.attr = ar_dataset_attr_find(ds, AR_ITEMS, "category");
+    f.code = -1;
+    for (int32_t c = 0; c < ar_dataset_attr_n_values(ds, AR_ITEMS, f.attr); c++)
+        if (strcmp(ar_dataset_attr_value(ds, AR_ITEMS, f.attr, c), "bags") == 0)
+            f.code = c;
+    assert_int_equal(ar_model_recommend(m, 0, hist, NULL, 2, 3, &f, items, sc, &n), AR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0], 1);
+    int32_t ex[] = {1};
+    f.exclude = ex;
+    f.n_exclude = 1;
+    assert_int_equal(ar_model_recommend(m, 0, hist, NULL, 2, 3, &f, items, sc, &n), AR_OK);
+    assert_int_equal(n, 0);
+    /* Without a filter everything is eligible. */
+    assert_int_equal(ar_model_recommend(m, 0, hist, NULL, 2, 2, NULL, items, NULL, &n), AR_OK);
+    assert_int_equal(items[0], 2);
+    assert_int_equal(items[1], 0);
+    /* Bad histories are refused. */
+    int32_t unsorted[] = {2, 0}, out_of_range[] = {7};
+    assert_int_equal(ar_model_recommend(m, 0, unsorted, NULL, 2, 2, NULL, items, NULL, &n),
+                     AR_EINVAL);
+    assert_int_equal(ar_model_score(m, -1, out_of_range, NULL, 1, s), AR_EINVAL);
+    assert_int_equal(ar_model_score(m, 3, NULL, NULL, 0, s), AR_ERANGE);
+    /* MostPop has no item-level explanation. */
+    assert_int_equal(ar_model_explain(m, 0, hist, NULL, 2, 1, 3, items, sc, &n), AR_OK);
+    assert_int_equal(n, 0);
+
+    /* Batch scoring equals one-at-a-time scoring. */
+    ar_csr *x;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+    int32_t users[] = {2, 0};
+    float batch[10];
+    assert_int_equal(ar_model_score_batch(m, x, users, 2, batch), AR_OK);
+    assert_memory_equal(batch, s, sizeof s);
+    assert_memory_equal(batch + 5, s, sizeof s);
+    ar_csr_free(x);
+    ar_model_free(m);
+
+    /* A 1-day half-life: user 0's old interactions (10 days before the rest) count ~0.001. */
+    m = fitted(ds, "1");
+    assert_int_equal(ar_model_score(m, -1, NULL, NULL, 0, s), AR_OK);
+    assert_true(fabsf(s[2] - (2 + powf(0.5f, 10))) < 1e-5f);
+    assert_true(fabsf(s[0] - (1 + powf(0.5f, 10))) < 1e-5f);
+    assert_true(s[1] == 1 && s[3] == 1 && s[4] == 0);
+    ar_model_free(m);
+    ar_dataset_free(ds);
+}
+
+static void test_ranker_matches_eval_mostpop(void **state) {
+    (void)state;
+    ar_dataset *ds;
+    assert_int_equal(ar_dataset_synthetic(400, 150, 12, 5, 3, &ds), AR_OK);
+    ar_split_options so = ar_split_options_default();
+    ar_error err;
+    assert_int_equal(ar_dataset_split(ds, &so, &err), AR_OK);
+    ar_model *m = fitted(ds, NULL);
+    ar_csr *x;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+    ar_ranker zoo, ref;
+    assert_int_equal(ar_model_ranker(m, x, &zoo), AR_OK);
+    ar_mostpop *mp;
+    assert_int_equal(ar_mostpop_fit(ds, AR_MASK_TRAIN, &mp), AR_OK);
+    ref = ar_mostpop_ranker(mp);
+    ar_eval_options eo = ar_eval_options_default();
+    ar_eval_result a, b;
+    assert_int_equal(ar_evaluate(ds, &zoo, &eo, &a, &err), AR_OK);
+    assert_int_equal(ar_evaluate(ds, &ref, &eo, &b, &err), AR_OK);
+    assert_int_equal(a.users, b.users);
+    for (int k = 0; k < AR_METRIC_N; k++)
+        for (int c = 0; c < a.n_cutoffs; c++)
+            assert_true(a.value[k][c] == b.value[k][c]);
+    ar_model_ranker_free(&zoo);
+    ar_model_ranker_free(&zoo); /* idempotent */
+    ar_mostpop_free(mp);
+    ar_csr_free(x);
+    ar_model_free(m);
+    ar_dataset_free(ds);
+}
+
+static void path_in(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", tmpdir, name);
+}
+
+static void test_save_load(void **state) {
+    (void)state;
+    ar_dataset *ds = small();
+    ar_model *m = fitted(ds, "2"), *l;
+    char path[300];
+    path_in(path, sizeof path, "m.bin");
+    ar_error err;
+    assert_int_equal(ar_model_save(m, path, &err), AR_OK);
+    assert_int_equal(ar_model_load(path, &l, &err), AR_OK);
+    assert_string_equal(ar_model_name(l), "mostpop");
+    assert_true(ar_model_get(l, "half_life_days") == 2);
+    assert_int_equal(ar_model_check_dataset(l, ds, &err), AR_OK);
+    float a[5], b[5];
+    assert_int_equal(ar_model_score(m, -1, NULL, NULL, 0, a), AR_OK);
+    assert_int_equal(ar_model_score(l, -1, NULL, NULL, 0, b), AR_OK);
+    assert_memory_equal(a, b, sizeof a);
+    ar_model_free(l);
+
+    /* Another dataset: the fingerprint differs. */
+    ar_dataset *other;
+    assert_int_equal(ar_dataset_synthetic(10, 5, 2, 1, 1, &other), AR_OK);
+    assert_int_equal(ar_model_load(path, &l, &err), AR_OK);
+    assert_int_equal(ar_model_check_dataset(l, other, &err), AR_EINVAL);
+    assert_non_null(strstr(err.msg, "other users or items"));
+    ar_model_free(l);
+    ar_dataset_free(other);
+
+    /* An unfitted model cannot be saved. */
+    ar_model *u;
+    assert_int_equal(ar_model_create("mostpop", &u), AR_OK);
+    assert_int_equal(ar_model_save(u, path, &err), AR_EINVAL);
+    ar_model_free(u);
+    ar_model_free(m);
+    ar_dataset_free(ds);
+}
+
+static void test_corrupt_model_files(void **state) {
+    (void)state;
+    ar_dataset *ds = small();
+    ar_model *m = fitted(ds, NULL), *l;
+    char path[300], bad[300];
+    path_in(path, sizeof path, "c.bin");
+    path_in(bad, sizeof bad, "bad.bin");
+    ar_error err;
+    assert_int_equal(ar_model_save(m, path, &err), AR_OK);
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    for (long pos = 0; pos < n; pos += 5) {
+        buf[pos] ^= 0x21;
+        f = fopen(bad, "wb");
+        fwrite(buf, 1, (size_t)n, f);
+        fclose(f);
+        ar_status st = ar_model_load(bad, &l, &err);
+        assert_true(st == AR_ECORRUPT || st == AR_EVERSION);
+        assert_null(l);
+        assert_non_null(strstr(err.msg, bad));
+        buf[pos] ^= 0x21;
+    }
+    for (long len = 0; len < n; len += n / 9 + 1) {
+        f = fopen(bad, "wb");
+        fwrite(buf, 1, (size_t)len, f);
+        fclose(f);
+        assert_int_equal(ar_model_load(bad, &l, &err), AR_ECORRUPT);
+    }
+    /* A dataset file is not a model file (foreign magic). */
+    char dpath[300];
+    path_in(dpath, sizeof dpath, "d.ards");
+    assert_int_equal(ar_dataset_save(ds, dpath, &err), AR_OK);
+    assert_int_equal(ar_model_load(dpath, &l, &err), AR_ECORRUPT);
+    assert_non_null(strstr(err.msg, "not an agentrec model file"));
+    assert_int_equal(ar_model_load("/nonexistent/m.bin", &l, &err), AR_EIO);
+    free(buf);
+    ar_model_free(m);
+    ar_dataset_free(ds);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry_and_params),
+        cmocka_unit_test(test_fit_score_recommend),
+        cmocka_unit_test(test_ranker_matches_eval_mostpop),
+        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_corrupt_model_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
