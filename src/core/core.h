@@ -70,6 +70,19 @@ static inline const char *ar__intern_str(const ar__intern *t, int32_t id) {
     return t->pool + t->offs[id];
 }
 
+/* 1 if x is among the n ascending values of a (binary search). */
+static inline int ar__contains_sorted(const int32_t *a, int64_t n, int32_t x) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && a[lo] == x;
+}
+
 /* Parses a whole decimal integer in [lo, hi]. Returns false on anything else (sign allowed,
  * no spaces, no trailing characters). */
 bool ar__parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);

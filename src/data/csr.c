@@ -42,47 +42,40 @@ void ar_csr_free(ar_csr *m) {
     ar__free(m);
 }
 
-typedef struct entry {
-    int32_t col;
-    float value;
-} entry;
-
-static int cmp_entry(const void *a, const void *b) {
-    int32_t x = ((const entry *)a)->col, y = ((const entry *)b)->col;
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
 }
 
 /* Collects the row's columns (interactions of rows begin..end whose split is in mask), sorts
- * them and drops repeats; returns the number of distinct columns. With write set, stores them in
- * cols_out/vals_out. Values of repeated columns are summed in log order, in a second pass, so
- * the float sum does not depend on how qsort ordered equal keys. */
+ * them and drops repeats; returns the number of distinct columns. With cols_out set, stores
+ * them and their values there. Values of repeated columns are summed in log order, in a second
+ * pass, so the float sum does not depend on how qsort ordered equal keys. */
 static int64_t merge_row(const ar_dataset *ds, int64_t begin, int64_t end, unsigned mask,
-                         int binary, entry *buf, int32_t *cols_out, float *vals_out, int write) {
+                         int binary, int32_t *buf, int32_t *cols_out, float *vals_out) {
     int64_t n = 0;
     for (int64_t r = begin; r < end; r++)
         if ((mask >> ds->split[r]) & 1u)
-            buf[n++] = (entry){ds->item[r], 0.0f};
-    qsort(buf, (size_t)n, sizeof *buf, cmp_entry);
+            buf[n++] = ds->item[r];
+    qsort(buf, (size_t)n, sizeof *buf, cmp_i32);
     int64_t w = 0;
     for (int64_t k = 0; k < n; k++)
-        if (w == 0 || buf[w - 1].col != buf[k].col)
+        if (w == 0 || buf[w - 1] != buf[k])
             buf[w++] = buf[k];
-    if (!write)
+    if (!cols_out)
         return w;
     for (int64_t k = 0; k < w; k++) {
-        cols_out[k] = buf[k].col;
+        cols_out[k] = buf[k];
         vals_out[k] = binary ? 1.0f : 0.0f;
     }
     if (!binary) {
-        /* Sum values in log order so the result does not depend on the sort. */
         for (int64_t r = begin; r < end; r++) {
             if (!((mask >> ds->split[r]) & 1u))
                 continue;
-            int32_t c = ds->item[r];
             int64_t lo = 0, hi = w - 1;
             while (lo < hi) {
                 int64_t mid = (lo + hi) / 2;
-                if (cols_out[mid] < c)
+                if (cols_out[mid] < ds->item[r])
                     lo = mid + 1;
                 else
                     hi = mid;
@@ -93,53 +86,51 @@ static int64_t merge_row(const ar_dataset *ds, int64_t begin, int64_t end, unsig
     return w;
 }
 
+/* One pass over all users: counts[u + 1] = row length (m NULL), or fills m's rows. Each thread
+ * sorts in its own slice of bufs (stride ints). */
+static void rows_pass(const ar_dataset *ds, unsigned mask, int binary, int32_t *bufs, size_t stride,
+                      int nt, int64_t *counts, ar_csr *m) {
+    const int64_t *off = ds->user_offsets;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 256)
+    for (int32_t u = 0; u < ds->n_users; u++) {
+#ifdef _OPENMP
+        int32_t *buf = bufs + (size_t)omp_get_thread_num() * stride;
+#else
+        int32_t *buf = bufs;
+#endif
+        if (m)
+            merge_row(ds, off[u], off[u + 1], mask, binary, buf, m->indices + m->indptr[u],
+                      m->values + m->indptr[u]);
+        else
+            counts[u + 1] = merge_row(ds, off[u], off[u + 1], mask, binary, buf, NULL, NULL);
+    }
+}
+
 ar_status ar_dataset_csr(const ar_dataset *ds, unsigned mask, int binary, ar_csr **out) {
     *out = NULL;
     int32_t nu = ds->n_users;
     const int64_t *off = ds->user_offsets;
-    int64_t *counts = ar__calloc((size_t)nu + 1, sizeof *counts);
-    int64_t max_row = 0;
+    size_t stride = 1;
     for (int32_t u = 0; u < nu; u++)
-        if (off[u + 1] - off[u] > max_row)
-            max_row = off[u + 1] - off[u];
-    if (!counts)
-        return AR_ENOMEM;
+        if ((size_t)(off[u + 1] - off[u]) > stride)
+            stride = (size_t)(off[u + 1] - off[u]);
     int nt = ar__threads(0);
-    entry *bufs = ar__alloc_array((size_t)nt * (size_t)(max_row ? max_row : 1), sizeof *bufs);
-    if (!bufs) {
-        ar__free(counts);
-        return AR_ENOMEM;
-    }
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 256)
-    for (int32_t u = 0; u < nu; u++) {
-#ifdef _OPENMP
-        entry *buf = bufs + (size_t)omp_get_thread_num() * (size_t)(max_row ? max_row : 1);
-#else
-        entry *buf = bufs;
-#endif
-        counts[u + 1] = merge_row(ds, off[u], off[u + 1], mask, binary, buf, NULL, NULL, 0);
-    }
-    for (int32_t u = 0; u < nu; u++)
-        counts[u + 1] += counts[u];
-    ar_csr *m = csr_alloc(nu, ds->n_items, counts[nu]);
-    if (!m) {
-        ar__free(counts);
-        ar__free(bufs);
-        return AR_ENOMEM;
-    }
-    memcpy(m->indptr, counts, ((size_t)nu + 1) * sizeof *counts);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 256)
-    for (int32_t u = 0; u < nu; u++) {
-#ifdef _OPENMP
-        entry *buf = bufs + (size_t)omp_get_thread_num() * (size_t)(max_row ? max_row : 1);
-#else
-        entry *buf = bufs;
-#endif
-        merge_row(ds, off[u], off[u + 1], mask, binary, buf, m->indices + m->indptr[u],
-                  m->values + m->indptr[u], 1);
+    int64_t *counts = ar__calloc((size_t)nu + 1, sizeof *counts);
+    int32_t *bufs = ar__alloc_array((size_t)nt * stride, sizeof *bufs);
+    ar_csr *m = NULL;
+    if (counts && bufs) {
+        rows_pass(ds, mask, binary, bufs, stride, nt, counts, NULL);
+        for (int32_t u = 0; u < nu; u++)
+            counts[u + 1] += counts[u];
+        if ((m = csr_alloc(nu, ds->n_items, counts[nu]))) {
+            memcpy(m->indptr, counts, ((size_t)nu + 1) * sizeof *counts);
+            rows_pass(ds, mask, binary, bufs, stride, nt, NULL, m);
+        }
     }
     ar__free(counts);
     ar__free(bufs);
+    if (!m)
+        return AR_ENOMEM;
     *out = m;
     return AR_OK;
 }
@@ -175,15 +166,5 @@ ar_status ar_csr_transpose(const ar_csr *m, ar_csr **out) {
 int ar_csr_contains(const ar_csr *m, int32_t r, int32_t c) {
     if (r < 0 || r >= m->n_rows)
         return 0;
-    int64_t lo = m->indptr[r], hi = m->indptr[r + 1];
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (m->indices[mid] < c)
-            lo = mid + 1;
-        else if (m->indices[mid] > c)
-            hi = mid;
-        else
-            return 1;
-    }
-    return 0;
+    return ar__contains_sorted(m->indices + m->indptr[r], m->indptr[r + 1] - m->indptr[r], c);
 }

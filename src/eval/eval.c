@@ -131,18 +131,6 @@ static int32_t sort_unique(int32_t *a, int32_t n) {
     return m;
 }
 
-static int contains_sorted(const int32_t *a, int32_t n, int32_t x) {
-    int32_t lo = 0, hi = n;
-    while (lo < hi) {
-        int32_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && a[lo] == x;
-}
-
 /* Items of user u's rows whose split is in mask, sorted and distinct. */
 static int32_t gather(const job *j, int32_t u, unsigned mask, int32_t *dst) {
     int32_t n = 0;
@@ -244,7 +232,7 @@ static ar_status eval_user(const job *j, scratch *s, int32_t u,
                 why = FAIL_ITEM;
             else if (s->stamp[x] == u)
                 why = FAIL_DUP;
-            else if (contains_sorted(s->excl, n_excl, x))
+            else if (ar__contains_sorted(s->excl, n_excl, x))
                 why = FAIL_EXCLUDED;
             if (why) {
                 *f = (user_fail){why, AR_ERANGE, x};
@@ -289,7 +277,7 @@ static ar_status eval_user(const job *j, scratch *s, int32_t u,
             s->list[i] = s->cand[s->list[i]];
     }
     for (int32_t i = 0; i < n; i++)
-        s->rel[i] = (uint8_t)contains_sorted(s->truth, n_truth, s->list[i]);
+        s->rel[i] = (uint8_t)ar__contains_sorted(s->truth, n_truth, s->list[i]);
     ar__user_metrics(s->rel, n, n_truth, opt->cutoffs, opt->n_cutoffs, acc);
     count_list(j, s->list, n);
     *counted = 1;

@@ -93,18 +93,6 @@ void ar_mostpop_free(ar_mostpop *m) {
     ar__free(m);
 }
 
-static int contains_sorted(const int32_t *a, int32_t n, int32_t x) {
-    int32_t lo = 0, hi = n;
-    while (lo < hi) {
-        int32_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && a[lo] == x;
-}
-
 static ar_status mostpop_topk(void *ctx, int32_t user, const int32_t *exclude, int32_t n_exclude,
                               int32_t k, int32_t *items, int32_t *n_out) {
     const ar_mostpop *m = ctx;
@@ -114,7 +102,7 @@ static ar_status mostpop_topk(void *ctx, int32_t user, const int32_t *exclude, i
         n_exclude = 0;
     for (int32_t j = 0; j < m->n_items && n < k; j++) {
         int32_t i = m->order[j];
-        if (!contains_sorted(exclude, n_exclude, i))
+        if (!ar__contains_sorted(exclude, n_exclude, i))
             items[n++] = i;
     }
     *n_out = n;

@@ -192,18 +192,6 @@ fail:
     return st;
 }
 
-static int contains_sorted(const int32_t *a, int32_t n, int32_t x) {
-    int32_t lo = 0, hi = n;
-    while (lo < hi) {
-        int32_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && a[lo] == x;
-}
-
 static ar_status ranked_topk(void *ctx, int32_t user, const int32_t *exclude, int32_t n_exclude,
                              int32_t k, int32_t *items, int32_t *n_out) {
     const ar_ranked_lists *r = ctx;
@@ -217,7 +205,7 @@ static ar_status ranked_topk(void *ctx, int32_t user, const int32_t *exclude, in
     const int32_t *list = r->items + r->start[user];
     int32_t n = 0;
     for (int32_t j = 0; j < r->len[user] && n < k; j++)
-        if (!contains_sorted(exclude, n_exclude, list[j]))
+        if (!ar__contains_sorted(exclude, n_exclude, list[j]))
             items[n++] = list[j];
     *n_out = n;
     return AR_OK;
