@@ -488,5 +488,6 @@ ar_ranker ar_ranked_lists_ranker(ar_ranked_lists *r);
 #include "agentrec/models.h"
 #include "agentrec/world.h"
 #include "agentrec/ledger.h"
+#include "agentrec/agents.h"
 
 #endif /* AGENTREC_H */

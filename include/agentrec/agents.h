@@ -1,0 +1,95 @@
+/*
+ * agentrec/agents.h -- part of the public API; include "agentrec.h", which includes this file.
+ *
+ * Decision spaces and the search policies that explore them. A decision space is a list of
+ * typed parameters (int, float, log-float, categorical, bool), each possibly conditional on the
+ * choice of a categorical parameter, written in JSON (the format ar_model_space_json() prints,
+ * see docs/agents.md). A point is one assignment of the active parameters. Search policies
+ * propose points and learn from the rewards they are told; their state is a JSON text so it
+ * can be stored (in the ledger) and used to warm-start a later search.
+ *
+ * Thread safety: spaces are immutable after creation and may be shared; a search object is
+ * used from one thread at a time.
+ */
+#ifndef AGENTREC_AGENTS_H
+#define AGENTREC_AGENTS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AR_SPACE_MAX_PARAMS 64
+
+typedef struct ar_space ar_space;
+
+/* Parses a decision space: a JSON array of {"name", "type": int|float|logfloat|categorical|
+ * bool, "low", "high" (numeric), "choices" (categorical), "default", optional "condition":
+ * {"param": P, "in": [choices of P]}}. Errors name the offending element ("space[3].low: ...").
+ * Conditions must refer to an earlier categorical parameter. */
+ar_status ar_space_parse(const char *json, ar_space **out, ar_error *err);
+/* The decision space of a model of the zoo. */
+ar_status ar_space_of_model(const ar_model *m, ar_space **out, ar_error *err);
+void ar_space_free(ar_space *s);
+int ar_space_n_params(const ar_space *s);
+const char *ar_space_param_name(const ar_space *s, int i);
+
+/* A point of a space: v[i] is the value of parameter i (the choice index for categorical, 0/1
+ * for bool); active[i] is 0 when a condition switches the parameter off. */
+typedef struct ar_point {
+    double v[AR_SPACE_MAX_PARAMS];
+    uint8_t active[AR_SPACE_MAX_PARAMS];
+} ar_point;
+
+/* The defaults. */
+void ar_space_default(const ar_space *s, ar_point *p);
+/* Uniform over the space (log-uniform for logfloat; integers uniform over the range). */
+void ar_space_sample(const ar_space *s, ar_rng *rng, ar_point *p);
+/* Recomputes which parameters are active from the categorical choices, and clamps every value
+ * into its range (integers rounded). */
+void ar_space_normalize(const ar_space *s, ar_point *p);
+/* Writes the active parameters as a JSON object ({"k": 100, "similarity": "cosine"}); the
+ * caller frees it with ar_free_array(). NULL when out of memory. */
+char *ar_space_point_json(const ar_space *s, const ar_point *p);
+/* Reads a point from such an object: unknown names, wrong types and out-of-range values are
+ * errors naming the key; missing parameters take their defaults. */
+ar_status ar_space_point_parse(const ar_space *s, const char *json, ar_point *p, ar_error *err);
+
+/* -- Search policies ---------------------------------------------------------------------------
+ * random : independent uniform samples (the baseline every claim is compared against);
+ * tpe    : tree-structured Parzen estimator (Bergstra et al. 2011), independent per parameter;
+ * rl     : a learned policy -- REINFORCE with a moving baseline (Williams 1992) over a softmax
+ *          for each categorical/bool parameter and a Gaussian on the unit-scaled (log for
+ *          logfloat) coordinate of each numeric one. Its state persists and warm-starts. */
+
+typedef enum ar_search_kind {
+    AR_SEARCH_RANDOM = 0,
+    AR_SEARCH_TPE = 1,
+    AR_SEARCH_RL = 2
+} ar_search_kind;
+
+/* "random", "tpe", "rl" -> kind, or -1. */
+int ar_search_kind_parse(const char *name);
+
+typedef struct ar_search ar_search;
+
+/* Creates a search over s (which must outlive it). Deterministic in seed. */
+ar_status ar_search_create(const ar_space *s, ar_search_kind kind, uint64_t seed, ar_search **out);
+void ar_search_free(ar_search *q);
+/* Proposes the next point to evaluate. */
+ar_status ar_search_propose(ar_search *q, ar_point *out);
+/* Reports the reward of an evaluated point (higher is better; NAN marks a failed trial, which
+ * the policy learns to avoid). Points need not come from propose (e.g. past runs). */
+ar_status ar_search_observe(ar_search *q, const ar_point *p, double reward);
+/* Number of observations so far, and the best one (AR_ENOTFOUND when none succeeded). */
+int ar_search_n_observed(const ar_search *q);
+ar_status ar_search_best(const ar_search *q, ar_point *p, double *reward);
+/* The policy's learned state as JSON (caller frees with ar_free_array()), and loading it into
+ * a new search over the same space to warm-start it. */
+char *ar_search_state_json(const ar_search *q);
+ar_status ar_search_load_state(ar_search *q, const char *json, ar_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AGENTREC_AGENTS_H */

@@ -1,0 +1,32 @@
+/*
+ * agents_internal.h -- shared internals of src/agents (not API).
+ */
+#ifndef AR_AGENTS_INTERNAL_H
+#define AR_AGENTS_INTERNAL_H
+
+#include "core/core.h"
+
+typedef struct ar__sparam {
+    char *name;
+    ar_param_type type;
+    double lo, hi, def; /* categorical/bool: 0 .. levels-1, default index */
+    int n_choices;
+    char *choices[64];
+    int cond_param;     /* -1 = unconditional */
+    uint64_t cond_mask; /* choices of cond_param that switch this parameter on */
+} ar__sparam;
+
+struct ar_space {
+    int n;
+    ar__sparam p[AR_SPACE_MAX_PARAMS];
+};
+
+int ar__space_find(const ar_space *s, const char *name);
+int ar__choice_find(const ar__sparam *p, const char *name);
+/* Numeric value <-> unit coordinate in [0, 1]. */
+double ar__to_unit(const ar__sparam *p, double v);
+double ar__from_unit(const ar__sparam *p, double u);
+int ar__is_discrete(const ar__sparam *p);
+int ar__n_levels(const ar__sparam *p);
+
+#endif

@@ -1,0 +1,237 @@
+/* Unit tests for src/agents: decision spaces (parsing, sampling, conditions, points as JSON)
+ * and the search policies (random, TPE, RL) on synthetic objectives with known optima. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "agentrec.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *SPACE =
+    "[{\"name\": \"x\", \"type\": \"float\", \"low\": 0, \"high\": 1, \"default\": 0.5},"
+    " {\"name\": \"lr\", \"type\": \"logfloat\", \"low\": 0.0001, \"high\": 1},"
+    " {\"name\": \"k\", \"type\": \"int\", \"low\": 1, \"high\": 100, \"default\": 10},"
+    " {\"name\": \"kind\", \"type\": \"categorical\", \"choices\": [\"a\", \"b\", \"c\"]},"
+    " {\"name\": \"y\", \"type\": \"float\", \"low\": 0, \"high\": 1,"
+    "  \"condition\": {\"param\": \"kind\", \"in\": [\"b\"]}},"
+    " {\"name\": \"flag\", \"type\": \"bool\", \"default\": true}]";
+
+static ar_space *space(void) {
+    ar_space *s;
+    ar_error err;
+    assert_int_equal(ar_space_parse(SPACE, &s, &err), AR_OK);
+    return s;
+}
+
+static void test_parse_errors(void **state) {
+    (void)state;
+    ar_space *s;
+    ar_error err;
+    struct {
+        const char *json, *where;
+    } cases[] = {
+        {"{}", "expected a JSON array"},
+        {"[{\"name\": \"a\", \"type\": \"weird\"}]", "space[0].type"},
+        {"[{\"name\": \"a\", \"type\": \"float\", \"low\": 2, \"high\": 1}]", "space[0].high"},
+        {"[{\"name\": \"a\", \"type\": \"logfloat\", \"low\": 0, \"high\": 1}]", "space[0].low"},
+        {"[{\"name\": \"a\", \"type\": \"int\", \"low\": 0.5, \"high\": 3}]", "space[0].low"},
+        {"[{\"name\": \"a\", \"type\": \"categorical\", \"choices\": [\"x\", \"x\"]}]",
+         "space[0].choices"},
+        {"[{\"name\": \"a\", \"type\": \"float\", \"low\": 0, \"high\": 1, \"default\": 3}]",
+         "space[0].default"},
+        {"[{\"name\": \"a\", \"type\": \"bool\"}, {\"name\": \"a\", \"type\": \"bool\"}]",
+         "space[1].name"},
+        {"[{\"name\": \"y\", \"type\": \"bool\", \"condition\": {\"param\": \"z\", \"in\": "
+         "[\"b\"]}}]",
+         "space[0].condition.param"},
+        {"[{\"name\": \"c\", \"type\": \"categorical\", \"choices\": [\"a\"]}, {\"name\": \"y\", "
+         "\"type\": \"bool\", \"condition\": {\"param\": \"c\", \"in\": [\"q\"]}}]",
+         "space[1].condition.in"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ar_status st = ar_space_parse(cases[k].json, &s, &err);
+        assert_true(st == AR_EINVAL || st == AR_EPARSE);
+        assert_null(s);
+        if (!strstr(err.msg, cases[k].where))
+            fail_msg("case %zu: '%s' lacks '%s'", k, err.msg, cases[k].where);
+    }
+}
+
+static void test_sample_and_points(void **state) {
+    (void)state;
+    ar_space *s = space();
+    assert_int_equal(ar_space_n_params(s), 6);
+    assert_string_equal(ar_space_param_name(s, 4), "y");
+    ar_point p;
+    ar_space_default(s, &p);
+    assert_true(p.v[0] == 0.5 && p.v[2] == 10 && p.v[3] == 0 && p.v[5] == 1);
+    assert_false(p.active[4]);                /* y exists only for kind = b */
+    assert_true(fabs(p.v[1] - 0.01) < 1e-12); /* logfloat default: geometric midpoint */
+    char *j = ar_space_point_json(s, &p);
+    assert_non_null(strstr(j, "\"kind\":\"a\""));
+    assert_null(strstr(j, "\"y\""));
+    ar_free_array(j);
+
+    ar_rng rng;
+    ar_rng_seed(&rng, 1);
+    int seen_b = 0, k_hist[2] = {0};
+    for (int t = 0; t < 2000; t++) {
+        ar_space_sample(s, &rng, &p);
+        assert_true(p.v[0] >= 0 && p.v[0] <= 1);
+        assert_true(p.v[1] >= 1e-4 && p.v[1] <= 1);
+        assert_true(p.v[2] >= 1 && p.v[2] <= 100 && p.v[2] == floor(p.v[2]));
+        assert_int_equal(p.active[4], p.v[3] == 1);
+        seen_b += p.v[3] == 1;
+        k_hist[p.v[1] < 0.01]++; /* log-uniform: half the mass below the geometric midpoint */
+        /* Every point survives a JSON round trip. */
+        char *pj = ar_space_point_json(s, &p);
+        ar_point q;
+        ar_error err;
+        assert_int_equal(ar_space_point_parse(s, pj, &q, &err), AR_OK);
+        for (int i = 0; i < 6; i++) {
+            assert_int_equal(q.active[i], p.active[i]);
+            if (p.active[i])
+                assert_true(fabs(q.v[i] - p.v[i]) <= 1e-9 * fmax(1, fabs(p.v[i])));
+        }
+        ar_free_array(pj);
+    }
+    assert_true(seen_b > 550 && seen_b < 780);
+    assert_true(k_hist[1] > 850 && k_hist[1] < 1150);
+
+    ar_error err;
+    assert_int_equal(ar_space_point_parse(s, "{\"k\": 1000}", &p, &err), AR_ERANGE);
+    assert_non_null(strstr(err.msg, "point.k"));
+    assert_int_equal(ar_space_point_parse(s, "{\"kind\": \"z\"}", &p, &err), AR_EINVAL);
+    assert_int_equal(ar_space_point_parse(s, "{\"nope\": 1}", &p, &err), AR_ENOTFOUND);
+    assert_int_equal(ar_space_point_parse(s, "{\"kind\": \"b\", \"y\": 0.25}", &p, &err), AR_OK);
+    assert_true(p.active[4] && p.v[4] == 0.25);
+    ar_space_free(s);
+}
+
+static void test_space_of_model(void **state) {
+    (void)state;
+    ar_model *m;
+    assert_int_equal(ar_model_create("mostpop", &m), AR_OK);
+    ar_space *s;
+    ar_error err;
+    assert_int_equal(ar_space_of_model(m, &s, &err), AR_OK);
+    assert_int_equal(ar_space_n_params(s), ar_model_n_params(m));
+    ar_point p;
+    ar_space_default(s, &p);
+    char *j = ar_space_point_json(s, &p);
+    /* A point of the model's space is a valid parameter object for the model. */
+    assert_int_equal(ar_model_set_json(m, j, &err), AR_OK);
+    ar_free_array(j);
+    ar_space_free(s);
+    ar_model_free(m);
+}
+
+/* A smooth objective with its optimum at x = 0.7, lr = 0.01, k = 60, kind = b, y = 0.3;
+ * points with flag = false and x < 0.2 "crash" (NAN). */
+static double objective(const ar_point *p) {
+    if (p->v[5] == 0 && p->v[0] < 0.2)
+        return NAN;
+    double f = -(p->v[0] - 0.7) * (p->v[0] - 0.7) - pow(log10(p->v[1]) + 2, 2) / 8 -
+               pow((p->v[2] - 60) / 100, 2);
+    if (p->v[3] == 1)
+        f += 0.3 - (p->v[4] - 0.3) * (p->v[4] - 0.3);
+    return f;
+}
+
+static double run(ar_search_kind kind, uint64_t seed, int budget, const char *warm,
+                  char **state_out, double *first_mean) {
+    ar_space *s = space();
+    ar_search *q;
+    assert_int_equal(ar_search_create(s, kind, seed, &q), AR_OK);
+    ar_error err;
+    if (warm)
+        assert_int_equal(ar_search_load_state(q, warm, &err), AR_OK);
+    double sum_first = 0;
+    for (int t = 0; t < budget; t++) {
+        ar_point p;
+        assert_int_equal(ar_search_propose(q, &p), AR_OK);
+        double r = objective(&p);
+        if (t < 10)
+            sum_first += isnan(r) ? -2 : r;
+        assert_int_equal(ar_search_observe(q, &p, r), AR_OK);
+    }
+    if (first_mean)
+        *first_mean = sum_first / 10;
+    assert_int_equal(ar_search_n_observed(q), budget);
+    ar_point best;
+    double r;
+    assert_int_equal(ar_search_best(q, &best, &r), AR_OK);
+    if (state_out)
+        *state_out = ar_search_state_json(q);
+    ar_search_free(q);
+    ar_space_free(s);
+    return r;
+}
+
+static void test_policies_beat_random(void **state) {
+    (void)state;
+    double mean[3] = {0};
+    const int seeds = 8, budget = 60;
+    for (int k = 0; k < 3; k++)
+        for (uint64_t seed = 1; seed <= (uint64_t)seeds; seed++)
+            mean[k] += run((ar_search_kind)k, seed, budget, NULL, NULL, NULL) / seeds;
+    print_message("mean best reward over %d seeds, %d trials: random %.4f tpe %.4f rl %.4f\n",
+                  seeds, budget, mean[0], mean[1], mean[2]);
+    assert_true(mean[AR_SEARCH_TPE] > mean[AR_SEARCH_RANDOM]);
+    assert_true(mean[AR_SEARCH_RL] > mean[AR_SEARCH_RANDOM]);
+    /* Same seed, same proposals. */
+    assert_true(run(AR_SEARCH_TPE, 3, 30, NULL, NULL, NULL) ==
+                run(AR_SEARCH_TPE, 3, 30, NULL, NULL, NULL));
+}
+
+static void test_rl_warm_start(void **state) {
+    (void)state;
+    char *st = NULL;
+    run(AR_SEARCH_RL, 11, 80, NULL, &st, NULL);
+    assert_non_null(st);
+    assert_non_null(strstr(st, "\"logits\""));
+    double cold = 0, warm = 0, m;
+    for (uint64_t seed = 20; seed < 26; seed++) {
+        run(AR_SEARCH_RL, seed, 10, NULL, NULL, &m);
+        cold += m;
+        run(AR_SEARCH_RL, seed, 10, st, NULL, &m);
+        warm += m;
+    }
+    print_message("mean reward of the first 10 proposals: cold %.4f warm %.4f\n", cold / 6,
+                  warm / 6);
+    assert_true(warm > cold);
+    /* Bad states are refused with a message. */
+    ar_space *s = space();
+    ar_search *q;
+    ar_error err;
+    assert_int_equal(ar_search_create(s, AR_SEARCH_RL, 1, &q), AR_OK);
+    assert_int_equal(ar_search_load_state(q, "[]", &err), AR_EPARSE);
+    assert_int_equal(ar_search_load_state(q, "{\"params\": {\"kind\": {\"logits\": [1]}}}", &err),
+                     AR_EINVAL);
+    assert_non_null(strstr(err.msg, "params.kind"));
+    ar_search_free(q);
+    ar_space_free(s);
+    ar_free_array(st);
+}
+
+static void test_kind_parse(void **state) {
+    (void)state;
+    assert_int_equal(ar_search_kind_parse("rl"), AR_SEARCH_RL);
+    assert_int_equal(ar_search_kind_parse("tpe"), AR_SEARCH_TPE);
+    assert_int_equal(ar_search_kind_parse("random"), AR_SEARCH_RANDOM);
+    assert_int_equal(ar_search_kind_parse("grid"), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_sample_and_points),
+        cmocka_unit_test(test_space_of_model), cmocka_unit_test(test_policies_beat_random),
+        cmocka_unit_test(test_rl_warm_start),  cmocka_unit_test(test_kind_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
