@@ -425,6 +425,10 @@ typedef struct ar_eval_options {
     int32_t n_negatives;      /* per user, sampled uniformly from items the user never touched */
     const int32_t *negatives; /* or given: n_users * n_negatives item indices, -1 = none */
     uint64_t seed;
+    /* Evaluate only this fraction of the users, chosen by a hash of (seed, user) so the subset
+     * is the same in every run: the cheap low-fidelity score of multi-fidelity search. 1 = all
+     * users (default). */
+    double user_fraction;
     int n_threads; /* 0 = all */
     ar_progress_fn progress;
     void *progress_data;

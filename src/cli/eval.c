@@ -26,6 +26,7 @@ const cli_cmd cmd_eval = {
     "  --negatives-file F    sampled protocol: given negatives, lines 'user neg neg ...'\n"
     "  --target SPLIT        test (default) or valid: the ground truth\n"
     "  --seed S, --threads N the result does not depend on the thread count\n"
+    "  --user-fraction F     evaluate a fixed, seeded subset of the users (cheap estimate)\n"
     "  --json                one JSON object: users, recall@20, ndcg@20, ... (metric@k keys),\n"
     "                        fit_seconds and peak_rss_mb\n"
     "\n"
@@ -52,6 +53,7 @@ static int run(int argc, char **argv) {
         {"negatives-file", OPT_STR, &negfile},
         {"target", OPT_STR, &target},
         {"seed", OPT_U64, &o.seed},
+        {"user-fraction", OPT_DOUBLE, &o.user_fraction},
         {"threads", OPT_INT, &o.n_threads},
         {"json", OPT_FLAG, &json},
         {NULL, OPT_FLAG, NULL},

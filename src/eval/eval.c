@@ -44,6 +44,7 @@ ar_eval_options ar_eval_options_default(void) {
     o.n_negatives = 100;
     o.negatives = NULL;
     o.seed = 0;
+    o.user_fraction = 1.0;
     o.n_threads = 0;
     return o;
 }
@@ -72,6 +73,8 @@ const char *ar_eval_options_check(const ar_eval_options *opt) {
                "given)";
     if (opt->n_negatives < 0)
         return "n_negatives must not be negative";
+    if (!(opt->user_fraction > 0 && opt->user_fraction <= 1))
+        return "user_fraction must be in (0, 1]";
     return NULL;
 }
 
@@ -208,6 +211,11 @@ static ar_status eval_user(const job *j, scratch *s, int32_t u,
                            user_fail *f) {
     const ar_eval_options *opt = j->opt;
     *counted = 0;
+    if (opt->user_fraction < 1) {
+        uint64_t key[2] = {opt->seed, (uint64_t)u};
+        if ((double)(ar__hash_bytes(key, sizeof key) >> 11) * 0x1.0p-53 >= opt->user_fraction)
+            return AR_OK;
+    }
     int32_t n_truth = gather(j, u, opt->target_mask, s->truth);
     if (n_truth == 0)
         return AR_OK;

@@ -848,6 +848,37 @@ static void test_alloc_failures(void **state) {
     ar_dataset_free(ds);
 }
 
+/* A user fraction evaluates a fixed, seeded subset: about the asked share of the users, the
+ * same subset every time, and a different one for another seed. */
+static void test_user_fraction(void **state) {
+    (void)state;
+    ar_dataset *ds;
+    assert_int_equal(ar_dataset_synthetic(2000, 100, 6, 4, 9, &ds), AR_OK);
+    ar_split_options so = ar_split_options_default();
+    ar_error err;
+    assert_int_equal(ar_dataset_split(ds, &so, &err), AR_OK);
+    ar_mostpop *mp;
+    assert_int_equal(ar_mostpop_fit(ds, AR_MASK_TRAIN, &mp), AR_OK);
+    ar_ranker rk = ar_mostpop_ranker(mp);
+    ar_eval_options o = ar_eval_options_default();
+    ar_eval_result all, a, b, c;
+    assert_int_equal(ar_evaluate(ds, &rk, &o, &all, &err), AR_OK);
+    o.user_fraction = 0.25;
+    o.seed = 5;
+    assert_int_equal(ar_evaluate(ds, &rk, &o, &a, &err), AR_OK);
+    assert_int_equal(ar_evaluate(ds, &rk, &o, &b, &err), AR_OK);
+    o.seed = 6;
+    assert_int_equal(ar_evaluate(ds, &rk, &o, &c, &err), AR_OK);
+    assert_true(a.users > 0.2 * all.users && a.users < 0.3 * all.users);
+    assert_int_equal(a.users, b.users);
+    assert_true(a.value[AR_METRIC_RECALL][0] == b.value[AR_METRIC_RECALL][0]);
+    assert_true(a.value[AR_METRIC_RECALL][0] != c.value[AR_METRIC_RECALL][0]);
+    o.user_fraction = 0;
+    assert_non_null(ar_eval_options_check(&o));
+    ar_mostpop_free(mp);
+    ar_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topk_vs_naive),
@@ -864,6 +895,7 @@ int main(void) {
         cmocka_unit_test(test_ranked_errors),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_user_fraction),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
