@@ -88,6 +88,51 @@ ar_status ar_search_best(const ar_search *q, ar_point *p, double *reward);
 char *ar_search_state_json(const ar_search *q);
 ar_status ar_search_load_state(ar_search *q, const char *json, ar_error *err);
 
+/* -- Trials in worker processes ---------------------------------------------------------------
+ * A trial runs in a child process (fork, then setrlimit, then exec) so that a crash, a runaway
+ * fit or an allocation storm never takes the agent down. The child reads `input` on its
+ * standard input and prints its result on standard output; its exit status says how it ended:
+ * 0 success, AR_TRIAL_EXIT_NAN a non-finite metric or loss, AR_TRIAL_EXIT_NOMEM out of memory,
+ * anything else an error whose reason is the last line the child printed on standard error. */
+
+#define AR_TRIAL_EXIT_NAN 3
+#define AR_TRIAL_EXIT_NOMEM 4
+
+typedef enum ar_trial_status {
+    AR_TRIAL_OK = 0,
+    AR_TRIAL_ERROR = 1,   /* the child reported an error */
+    AR_TRIAL_CRASH = 2,   /* killed by a signal it did not ask for (SIGSEGV, SIGABRT, ...) */
+    AR_TRIAL_TIMEOUT = 3, /* over the wall-clock limit: killed */
+    AR_TRIAL_CPU = 4,     /* over the CPU-time limit */
+    AR_TRIAL_MEMORY = 5,  /* over the memory limit */
+    AR_TRIAL_NAN = 6,     /* non-finite loss or metric */
+} ar_trial_status;
+
+/* "ok", "error", "crash", "timeout", "cpu_limit", "memory_limit", "nan". */
+const char *ar_trial_status_name(ar_trial_status s);
+
+typedef struct ar_trial_limits {
+    double wall_seconds; /* 0 = none */
+    double cpu_seconds;  /* 0 = none (RLIMIT_CPU, whole seconds, rounded up) */
+    size_t memory_bytes; /* 0 = none (RLIMIT_AS: address space) */
+} ar_trial_limits;
+
+typedef struct ar_trial_result {
+    ar_trial_status status;
+    char reason[512]; /* a one-line explanation when status != OK */
+    char *output;     /* what the child printed on stdout (NUL-terminated; caller frees with
+                         ar_free_array) */
+    double wall_seconds, cpu_seconds, peak_rss_mb;
+    int exit_code; /* when it exited */
+    int signal;    /* when a signal ended it */
+} ar_trial_result;
+
+/* Runs argv (argv[0] is the executable's path; NULL-terminated) as a trial. Returns AR_OK when
+ * the trial ran, whatever its outcome (see out->status), and an error only when it could not be
+ * started (AR_EIO with a message). Output beyond 64 MiB is cut. Thread-safe. */
+ar_status ar_trial_run(char *const argv[], const char *input, const ar_trial_limits *lim,
+                       ar_trial_result *out, ar_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,5 +80,6 @@ double cli_peak_rss_mb(void);
 double cli_now(void);
 
 extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo, cmd_train, cmd_recommend;
+extern const cli_cmd cmd_trial; /* agents */
 
 #endif
