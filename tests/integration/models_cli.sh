@@ -9,6 +9,7 @@ rm -rf "$S" && mkdir -p "$S"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$AR" demo --out "$S/d" --users 300 --items 120 >/dev/null
+"$AR" split "$S/d" --within train --method random --test-ratio 0 --valid-ratio 0.1 --out "$S/dv" >/dev/null
 models=$("$AR" train --list | awk '{print $1}')
 [ -n "$models" ] || fail "no models listed"
 for m in $models; do
@@ -34,7 +35,18 @@ for k in ("recall@10", "ndcg@10", "users"):
     assert a[k] == b[k], (sys.argv[3], k, a[k], b[k])
 print(sys.argv[3], "recall@10", a["recall@10"], "ndcg@10", a["ndcg@10"])
 PY
+  # The trial worker (what agents run in a child process) scores validation like eval does.
+  echo "{\"dataset\": \"$S/dv\", \"model\": \"$m\", \"k\": [10], \"threads\": 1}" |
+    "$AR" trial >"$S/trial.json"
+  "$AR" eval "$S/dv" --model "$m" --target valid --threads 1 --k 10 --metrics recall --json >"$S/v.json"
+  python3 -c "
+import json
+t, v = json.load(open('$S/trial.json')), json.load(open('$S/v.json'))
+assert t['metrics']['recall@10'] == v['recall@10'] and t['users'] == v['users'], (t, v)"
 done
+echo '{"dataset": "'"$S"'/dv", "model": "mostpop", "params": {"nope": 1}}' | "$AR" trial 2>"$S/err" &&
+  fail "trial accepted an unknown parameter"
+grep -q "nope" "$S/err" || fail "trial error message"
 
 # Errors: unknown model, bad parameter, a model file used with another dataset, a corrupt file.
 set +e
