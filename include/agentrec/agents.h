@@ -88,6 +88,29 @@ ar_status ar_search_best(const ar_search *q, ar_point *p, double *reward);
 char *ar_search_state_json(const ar_search *q);
 ar_status ar_search_load_state(ar_search *q, const char *json, ar_error *err);
 
+/* -- Multi-fidelity: successive halving ----------------------------------------------------
+ * Evaluates n candidates cheaply first and spends the full budget only on the promising ones
+ * (Jamieson & Talwalkar 2016; the rungs of Hyperband, Li et al. 2018): every candidate is scored
+ * at fidelity f0 = min_fidelity, the best 1/eta go on to fidelity f0 * eta, and so on until
+ * fidelity 1 (the last rung is always full fidelity). Fidelity is whatever the callback makes
+ * of a number in (0, 1]: a fraction of the users, of the epochs, of the data. */
+
+typedef ar_status (*ar_fidelity_fn)(void *ctx, int candidate, double fidelity, double *reward);
+
+typedef struct ar_halving_result {
+    int best;           /* index of the winning candidate (-1 when every evaluation failed) */
+    double best_reward; /* its reward at full fidelity */
+    int evaluations;    /* calls made */
+    double cost;        /* sum of the fidelities evaluated (1 = one full evaluation) */
+} ar_halving_result;
+
+/* Runs successive halving over candidates 0..n-1. A callback that returns an error or a NAN
+ * reward marks that candidate failed at that rung (it is not promoted); the run goes on. Ties
+ * keep the lower index. Returns AR_EINVAL for bad arguments (n < 1, eta < 2, min_fidelity
+ * outside (0, 1]) and AR_ENOMEM. */
+ar_status ar_successive_halving(int n, double min_fidelity, int eta, ar_fidelity_fn fn, void *ctx,
+                                ar_halving_result *out);
+
 /* -- Trials in worker processes ---------------------------------------------------------------
  * A trial runs in a child process (fork, then setrlimit, then exec) so that a crash, a runaway
  * fit or an allocation storm never takes the agent down. The child reads `input` on its

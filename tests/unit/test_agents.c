@@ -227,11 +227,67 @@ static void test_kind_parse(void **state) {
     assert_int_equal(ar_search_kind_parse("grid"), -1);
 }
 
+/* Candidates with true quality q[i]; a low-fidelity score is q plus noise that shrinks as
+ * fidelity grows; candidate 5 fails (NAN) at every fidelity. */
+typedef struct hv {
+    double q[27];
+    int calls_full;
+    ar_rng rng;
+} hv;
+
+static ar_status hv_eval(void *ctx, int i, double f, double *r) {
+    hv *h = ctx;
+    if (i == 5) {
+        *r = NAN;
+        return AR_OK;
+    }
+    if (i == 6)
+        return AR_EIO; /* a crashed trial */
+    *r = h->q[i] + (1 - f) * 0.05 * (ar_rng_uniform(&h->rng) - 0.5);
+    h->calls_full += f == 1;
+    return AR_OK;
+}
+
+static ar_status fail_eval(void *ctx, int i, double f, double *r) {
+    (void)ctx, (void)i, (void)f;
+    *r = NAN;
+    return AR_OK;
+}
+
+static void test_successive_halving(void **state) {
+    (void)state;
+    hv h = {.calls_full = 0};
+    ar_rng_seed(&h.rng, 4);
+    for (int i = 0; i < 27; i++)
+        h.q[i] = (double)((i * 7) % 27) / 27.0; /* a permutation of 0..26/27 */
+    ar_halving_result r;
+    assert_int_equal(ar_successive_halving(27, 1.0 / 9, 3, hv_eval, &h, &r), AR_OK);
+    /* The best is i with (7 i) mod 27 = 26, i.e. i = 23. Rungs: 27 at 1/9, 9 at 1/3, 3 at 1. */
+    assert_int_equal(r.best, 23);
+    assert_true(fabs(r.best_reward - 26.0 / 27) < 1e-12);
+    assert_int_equal(r.evaluations, 27 + 9 + 3);
+    assert_true(fabs(r.cost - (27.0 / 9 + 9.0 / 3 + 3)) < 1e-9);
+    assert_int_equal(h.calls_full, 3);
+    /* Far cheaper than evaluating everything at full fidelity (27). */
+    assert_true(r.cost < 10);
+    assert_int_equal(ar_successive_halving(0, 0.5, 3, hv_eval, &h, &r), AR_EINVAL);
+    assert_int_equal(ar_successive_halving(3, 0, 3, hv_eval, &h, &r), AR_EINVAL);
+    assert_int_equal(ar_successive_halving(3, 0.5, 1, hv_eval, &h, &r), AR_EINVAL);
+    /* A single candidate goes straight to full fidelity. */
+    assert_int_equal(ar_successive_halving(1, 0.1, 3, hv_eval, &h, &r), AR_OK);
+    assert_int_equal(r.best, 0);
+    assert_int_equal(r.evaluations, 1);
+    /* Only failing candidates: no winner. */
+    assert_int_equal(ar_successive_halving(1, 1, 3, fail_eval, &h, &r), AR_OK);
+    assert_int_equal(r.best, -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_sample_and_points),
         cmocka_unit_test(test_space_of_model), cmocka_unit_test(test_policies_beat_random),
-        cmocka_unit_test(test_rl_warm_start),  cmocka_unit_test(test_kind_parse),
+        cmocka_unit_test(test_rl_warm_start),  cmocka_unit_test(test_successive_halving),
+        cmocka_unit_test(test_kind_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
