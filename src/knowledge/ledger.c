@@ -220,7 +220,7 @@ static ar_status norm_json(ar_ledger *l, const char *what, const char *text, int
         json_decref(v);
         return ar__ledger_fail(l, AR_EPARSE, "%s must be a JSON object", what);
     }
-    *out = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    *out = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     json_decref(v);
     return *out ? AR_OK : ar__ledger_fail(l, AR_ENOMEM, "out of memory");
 }

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define W 760.0
@@ -412,6 +413,18 @@ static void registry_chart(FILE *f, const ar_stage_list *sl, const ar_model_list
 
 /* -- The page ---------------------------------------------------------------------------------- */
 
+/* The direction of "best so far": the option for the champion metric, and for the others a
+ * guess from the name (losses, errors and latencies go down). */
+static int lower_is_better(const ar_report_options *o, const char *name) {
+    if (o->metric && strcmp(o->metric, name) == 0)
+        return o->minimize;
+    static const char *down[] = {"loss", "error", "rmse", "mae", "latency", "regret"};
+    for (size_t k = 0; k < sizeof down / sizeof down[0]; k++)
+        if (strstr(name, down[k]))
+            return 1;
+    return o->minimize;
+}
+
 static ar_status write_report(ar_ledger *l, FILE *f, const ar_report_options *o) {
     ar_run_list *runs = NULL;
     ar_metric_list *ml = NULL;
@@ -458,7 +471,7 @@ static ar_status write_report(ar_ledger *l, FILE *f, const ar_report_options *o)
             seen = same_key(&ml->v[j], &ml->v[k]);
         if (seen)
             continue;
-        metric_chart(f, ml, &ml->v[k], runs, o->minimize, charts++, buf);
+        metric_chart(f, ml, &ml->v[k], runs, lower_is_better(o, ml->v[k].name), charts++, buf);
         if (!champ_key && (!o->metric || strcmp(o->metric, ml->v[k].name) == 0) &&
             (!o->metric || ml->v[k].scope == o->scope) &&
             (!o->split || strcmp(o->split, ml->v[k].split) == 0))
@@ -546,7 +559,7 @@ ar_status ar_ledger_report(ar_ledger *l, const char *path, const ar_report_optio
         ar__free(tmp);
         return s;
     }
-    FILE *f = fdopen(fd, "w");
+    FILE *f = fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         close(fd);
         unlink(tmp);
