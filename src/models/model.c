@@ -536,30 +536,38 @@ ar_status ar_model_explain(const ar_model *m, int32_t user, const int32_t *items
 
 /* -- rankers for the evaluator --------------------------------------------------------------- */
 
+/* Scratch (n_items scores + the model's workspace) per OpenMP thread, allocated the first time
+ * a thread uses the ranker -- once per thread, never per user -- because the evaluator may run
+ * more threads than the ranker's creator could know. */
+#define MAX_SLOTS 256
+
 typedef struct model_ranker {
     const ar_model *m;
     const ar_csr *hist;
-    int n_slots;
-    size_t slot; /* floats per thread: n_items scores + workspace */
-    float *buf;
+    size_t slot; /* floats per thread */
+    float *slots[MAX_SLOTS];
 } model_ranker;
 
-static float *slot_of(const model_ranker *r) {
+static float *slot_of(model_ranker *r) {
 #ifdef _OPENMP
     int t = omp_get_thread_num();
 #else
     int t = 0;
 #endif
-    return t < r->n_slots ? r->buf + (size_t)t * r->slot : NULL;
+    if (t >= MAX_SLOTS)
+        return NULL;
+    if (!r->slots[t]) /* only thread t touches slot t */
+        r->slots[t] = ar__alloc_array(r->slot, sizeof *r->slots[t]);
+    return r->slots[t];
 }
 
-static ar_status ranker_scores(const model_ranker *r, int32_t user, float **out) {
+static ar_status ranker_scores(model_ranker *r, int32_t user, float **out) {
     const ar_model *m = r->m;
     if (user < 0 || user >= r->hist->n_rows)
         return AR_ERANGE;
     float *s = slot_of(r);
     if (!s)
-        return AR_EINVAL; /* more threads than the ranker was made for */
+        return AR_ENOMEM;
     int64_t b = r->hist->indptr[user], e = r->hist->indptr[user + 1];
     m->impl->score(m, user < m->n_users ? user : -1, r->hist->indices + b, r->hist->values + b,
                    (int32_t)(e - b), s, s + m->n_items);
@@ -597,13 +605,7 @@ ar_status ar_model_ranker(const ar_model *m, const ar_csr *hist, ar_ranker *out)
         return AR_ENOMEM;
     r->m = m;
     r->hist = hist;
-    r->n_slots = ar__threads(0);
     r->slot = (size_t)m->n_items + ws_size(m);
-    r->buf = ar__alloc_array((size_t)r->n_slots * r->slot, sizeof *r->buf);
-    if (!r->buf) {
-        ar__free(r);
-        return AR_ENOMEM;
-    }
     out->ctx = r;
     out->topk = ranker_topk;
     out->score = ranker_score;
@@ -614,7 +616,8 @@ void ar_model_ranker_free(ar_ranker *rk) {
     model_ranker *r = rk ? rk->ctx : NULL;
     if (!r)
         return;
-    ar__free(r->buf);
+    for (int t = 0; t < MAX_SLOTS; t++)
+        ar__free(r->slots[t]);
     ar__free(r);
     rk->ctx = NULL;
 }
