@@ -1,7 +1,22 @@
 /*
  * agentrec/world.h -- part of the public API; include "agentrec.h", which includes this file.
  *
- * The retail world simulator: catalogue, customers, visits, events, guardrails, policies and online evaluation.
+ * The retail world simulator: catalogue, customers, visits, events, guardrails, policies and
+ * online evaluation, in the spirit of RecSim (Ie et al. 2019), KuaiSim and Virtual Taobao, built
+ * for luxury and fashion retail. A world is described by one JSON config (docs/world.md documents
+ * it key by key) and a seed; the same config and seed give the same catalogue, the same customers
+ * and, for the same policy, byte-identical logs whatever the thread count.
+ *
+ * Objects
+ *   ar_world_config  a parsed, fully validated config (immutable).
+ *   ar_world         the catalogue and the customers drawn from a config and a seed (immutable
+ *                    once created; every accessor and every run may be used from several threads).
+ *   ar_world_run     the mutable state of one simulation (stock, popularity, tastes, fatigue,
+ *                    histories); internal to ar_world_eval / ar_world_generate / ar_world_stats,
+ *                    visible to policies only through the read-only accessors below.
+ *
+ * Time: day d of a run starts at config start_time + d * 86400 seconds. Items are indexed in
+ * order of launch time, so the items launched by a given time are exactly 0..n_candidates-1.
  */
 #ifndef AGENTREC_WORLD_H
 #define AGENTREC_WORLD_H
@@ -9,6 +24,252 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Hard limits of a config, checked before anything is allocated. */
+#define AR_WORLD_MAX_BRANDS 64
+#define AR_WORLD_MAX_CATEGORIES 32
+#define AR_WORLD_MAX_COLLECTIONS 32
+#define AR_WORLD_MAX_SEGMENTS 8
+#define AR_WORLD_MAX_REGIONS 32
+#define AR_WORLD_MAX_EVENTS 64
+#define AR_WORLD_MAX_RULES 32
+#define AR_WORLD_MAX_SLATE 50
+#define AR_WORLD_MAX_DIMS 32
+#define AR_WORLD_MAX_ITEMS 2000000
+#define AR_WORLD_MAX_CUSTOMERS 5000000
+#define AR_WORLD_MAX_DAYS 3650
+#define AR_WORLD_MAX_CONFIG_BYTES (1u << 20)
+
+/* -- Configs ---------------------------------------------------------------------------------- */
+
+typedef struct ar_world_config ar_world_config;
+
+/* The built-in default world as JSON text (static, never NULL). `agentrec world config` prints
+ * it; it is also what ar_world_config_parse(NULL, 0, ...) parses. */
+const char *ar_world_config_default_json(void);
+
+/* Parses and validates a config from len bytes of JSON (NULL = the default world). Every key is
+ * checked: an unknown key, a wrong type, a value out of range (a negative price, a probability
+ * outside [0, 1]) or a reference to something that does not exist (a guardrail naming an unknown
+ * brand) is AR_EPARSE or AR_ERANGE with the JSON path of the field and why in err, e.g.
+ * "catalog.brands[2].tier: expected one of luxury, premium, contemporary". Sizes over the limits
+ * above are AR_ERANGE before any allocation. The caller frees the result with
+ * ar_world_config_free(). Thread-safe. */
+ar_status ar_world_config_parse(const char *json, size_t len, ar_world_config **out, ar_error *err);
+/* Reads a config file (at most AR_WORLD_MAX_CONFIG_BYTES) and parses it. AR_EIO when unreadable;
+ * messages are prefixed with the path. */
+ar_status ar_world_config_load(const char *path, ar_world_config **out, ar_error *err);
+void ar_world_config_free(ar_world_config *cfg);
+/* The seed the config names ("seed", default 1) and its horizon ("days"). */
+uint64_t ar_world_config_seed(const ar_world_config *cfg);
+int ar_world_config_days(const ar_world_config *cfg);
+
+/* -- Worlds ----------------------------------------------------------------------------------- */
+
+typedef struct ar_world ar_world;
+
+/* Draws the catalogue and the customers of cfg with seed (item i uses RNG stream (seed, i), so
+ * the result does not depend on n_threads; 0 = all threads). The world keeps its own copy of what
+ * it needs from cfg. The caller frees it with ar_world_free(). */
+ar_status ar_world_create(const ar_world_config *cfg, uint64_t seed, int n_threads, ar_world **out,
+                          ar_error *err);
+void ar_world_free(ar_world *w);
+
+int32_t ar_world_n_items(const ar_world *w);
+int32_t ar_world_n_customers(const ar_world *w);
+int ar_world_n_brands(const ar_world *w);
+int ar_world_n_rules(const ar_world *w);
+int32_t ar_world_slate_size(const ar_world *w);
+/* External ids ("i0000042", "c0000017"), names and item properties. Strings belong to the world.
+ * Out-of-range indices give NULL / NaN / -1. */
+const char *ar_world_item_id(const ar_world *w, int32_t item);
+const char *ar_world_customer_id(const ar_world *w, int32_t customer);
+const char *ar_world_brand_name(const ar_world *w, int brand);
+int ar_world_item_brand(const ar_world *w, int32_t item);
+double ar_world_item_price(const ar_world *w, int32_t item); /* list price, before discounts */
+int64_t ar_world_item_launch(const ar_world *w, int32_t item);
+/* "max_per_brand", "never_adjacent", "exclusive_segment", "no_discount_top". */
+const char *ar_world_rule_kind(const ar_world *w, int rule);
+
+/* -- Policies --------------------------------------------------------------------------------
+ * Anything that recommends -- a built-in baseline, a trained model, a whole pipeline -- serves
+ * the world through one callback. */
+
+typedef struct ar_world_run ar_world_run;
+
+/* What a policy knows about a visit. All pointers are valid for the duration of the call. */
+typedef struct ar_world_visit {
+    int32_t customer;        /* customer index, 0..n_customers-1 */
+    const char *customer_id; /* its external id (the user id of generated datasets) */
+    int segment;             /* index of the customer's segment in the config */
+    const char *segment_name;
+    int64_t time;           /* seconds; the visit starts at this time */
+    int day;                /* day of the run */
+    const int32_t *history; /* recently clicked or bought item indices, oldest first */
+    int32_t n_history;
+    int32_t n_candidates;    /* items 0..n_candidates-1 are launched and may be shown */
+    int32_t k;               /* slate size wanted */
+    const ar_world_run *run; /* read-only state for ar_world_run_* accessors */
+} ar_world_visit;
+
+/* serve: writes at most v->k distinct item indices in [0, v->n_candidates) to slate, best first,
+ * and their count to *n_out. propensity[j] (never NULL) is preset to 1 and may be overwritten
+ * with the probability that the policy put slate[j] at position j given positions 0..j-1 (what
+ * logged impressions record). rng is a generator private to this visit (seeded from the world
+ * seed, the day and the customer), so randomised policies stay deterministic. Called
+ * concurrently from several threads for different customers: it must not modify shared state
+ * without its own synchronisation. A non-zero status aborts the run and is returned. */
+typedef struct ar_world_policy {
+    const char *name;
+    void *ctx;
+    ar_status (*serve)(void *ctx, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
+                       int32_t *slate, float *propensity, int32_t *n_out);
+} ar_world_policy;
+
+/* Built-in policies (ctx is the world; they need nothing else):
+ *   "random"  k uniform distinct candidates (propensity 1/(n_candidates - j));
+ *   "popular" samples k in-stock candidates without replacement with probability proportional
+ *             to popularity + 1 (Plackett-Luce), the popularity being clicks plus purchases so
+ *             far (plus back-catalogue sales for items on sale before day 0), refreshed daily;
+ *             propensity: the exact conditional probability of each draw. A realistic
+ *             logging policy: mostly the best sellers, with some exposure for everything else;
+ *   "mostpop" the k in-stock candidates with the highest popularity (deterministic, propensity 1);
+ *   "oracle"  knows the latent tastes, fatigue, events and stock: greedy on expected revenue
+ *             under the click and purchase model, respecting the guardrails; the ceiling.
+ * Returns AR_ENOTFOUND for another name. */
+ar_status ar_world_policy_builtin(const ar_world *w, const char *name, ar_world_policy *out);
+
+/* Read-only run state for policies (thread-safe during serve). */
+int32_t ar_world_run_stock(const ar_world_run *r, int32_t item);
+/* Clicks plus purchases so far (with back-catalogue sales for items launched before day 0). */
+int64_t ar_world_run_popularity(const ar_world_run *r, int32_t item);
+
+/* -- Guardrails -------------------------------------------------------------------------------
+ * Declarative brand rules from the config. The world applies them as a hard filter to every
+ * slate a policy serves (the customer sees the repaired slate) and counts the violations in what
+ * the policy served. A slate is checked for a customer of `segment` at `time` (promotions make
+ * items discounted only while they run). */
+
+/* Counts the violations of slate[0..n): one per offending item (an item over a brand's
+ * maximum, an item adjacent to a forbidden brand's item, an exclusive item shown outside its
+ * segment, a discounted item in a protected top position). When per_rule is not NULL it gets
+ * ar_world_n_rules() counts. Thread-safe. */
+int32_t ar_world_guardrail_count(const ar_world *w, int segment, int64_t time, const int32_t *slate,
+                                 int32_t n, int32_t *per_rule);
+/* Builds a slate of at most k items that breaks no rule: positions are filled in order with the
+ * first item of slate[0..n) (in the given order) that is allowed there; when none is, with the
+ * first allowed item of `fill[0..n_fill)` (may be NULL) not yet used. Items that fit nowhere are
+ * dropped. Writes the result to out (k entries of room; out must not alias slate) and returns its
+ * length. When from_slate is not NULL, from_slate[j] is the index in slate of out[j], or -1 when
+ * it came from fill. Thread-safe. */
+int32_t ar_world_guardrail_repair(const ar_world *w, int segment, int64_t time,
+                                  const int32_t *slate, int32_t n, const int32_t *fill,
+                                  int32_t n_fill, int32_t k, int32_t *out, int32_t *from_slate);
+
+/* -- Online evaluation ------------------------------------------------------------------------ */
+
+typedef enum ar_world_metric_id {
+    AR_WM_REVENUE_PER_VISIT = 0,
+    AR_WM_CONVERSION, /* visits with a purchase / visits */
+    AR_WM_CTR,        /* clicks / impressions */
+    AR_WM_AOV,        /* revenue / purchases */
+    AR_WM_MARGIN_PER_VISIT,
+    AR_WM_NEW_COLLECTION_SHARE, /* share of impressions on items launched in the last new_days */
+    AR_WM_NEW_COLLECTION_REVENUE_SHARE,
+    AR_WM_LONG_TAIL_SHARE, /* share of impressions outside the head (top 20% by prior sales) */
+    AR_WM_VIOLATIONS,      /* guardrail violations per visit in the served slates */
+    AR_WM_N
+} ar_world_metric_id;
+
+/* "revenue_per_visit", "conversion", "ctr", "aov", "margin_per_visit", "new_collection_share",
+ * "new_collection_revenue_share", "long_tail_share", "violations". */
+const char *ar_world_metric_name(int metric);
+
+typedef struct ar_world_eval_options {
+    int64_t visits;         /* visits to simulate (default 20000), day by day from day 0 */
+    double confidence;      /* of the intervals, in (0, 1) (default 0.95) */
+    int enforce_guardrails; /* 1 (default): repair served slates; 0: show them as served */
+    int n_threads;          /* 0 = all; results do not depend on it */
+    ar_progress_fn progress;
+    void *progress_data;
+} ar_world_eval_options;
+
+ar_world_eval_options ar_world_eval_options_default(void);
+const char *ar_world_eval_options_check(const ar_world_eval_options *opt);
+
+typedef struct ar_world_estimate {
+    double mean, ci_low, ci_high;
+} ar_world_estimate;
+
+typedef struct ar_world_eval_result {
+    int64_t visits, impressions, clicks, carts, purchases, stockouts;
+    double revenue, margin;
+    int days; /* days simulated */
+    /* Means over visits with normal-approximation intervals; ratio metrics (ctr, aov, shares)
+     * use the delta method over visits. */
+    ar_world_estimate metric[AR_WM_N];
+    int n_rules;
+    int64_t violations_per_rule[AR_WORLD_MAX_RULES];
+    int n_brands;
+    double brand_exposure[AR_WORLD_MAX_BRANDS]; /* share of impressions per brand */
+} ar_world_eval_result;
+
+/* Runs `policy` for opt->visits visits and measures the outer metrics. The world is not
+ * modified; two evaluations with the same world, policy and options give identical results
+ * (customers' visits, tastes and responses come from per-(day, customer) RNG streams, so two
+ * policies see the same customers on the same days). */
+ar_status ar_world_eval(const ar_world *w, const ar_world_policy *policy,
+                        const ar_world_eval_options *opt, ar_world_eval_result *out, ar_error *err);
+
+/* -- Generating history ------------------------------------------------------------------------ */
+
+typedef struct ar_world_generate_options {
+    int days;        /* days to simulate (default 90) */
+    int impressions; /* 1 (default): log every impression with its propensity */
+    int enforce_guardrails;
+    int n_threads;
+    ar_progress_fn progress;
+    void *progress_data;
+} ar_world_generate_options;
+
+ar_world_generate_options ar_world_generate_options_default(void);
+const char *ar_world_generate_options_check(const ar_world_generate_options *opt);
+
+/* Simulates opt->days days of visits served by `policy` and returns them as a dataset (all
+ * interactions in the train split; split it with ar_dataset_split). Layout (docs/world.md):
+ * events impression, click, cart, purchase; a visit starting at time T logs the events of slate
+ * position j at time T + j (visits start on whole minutes, so position = time % 60); impression
+ * values are the logging propensity, click values 1, cart values the price paid, purchase values
+ * the revenue. Items carry brand, tier, category, collection, colour, material, line
+ * (categorical), price, margin, stock (numeric), launch time and title; users carry segment and
+ * region. Every item and customer appears, even without events. The caller frees the result with
+ * ar_dataset_free(). The stats of the run go to *stats when not NULL. */
+ar_status ar_world_generate(const ar_world *w, const ar_world_policy *policy,
+                            const ar_world_generate_options *opt, ar_dataset **out,
+                            ar_world_eval_result *stats, ar_error *err);
+
+/* -- Calibration ---------------------------------------------------------------------------------
+ */
+
+#define AR_WORLD_MAX_TIERS 3
+
+typedef struct ar_world_stats {
+    ar_world_eval_result run;  /* the popular policy over the config's horizon */
+    double cart_rate;          /* carts / clicks */
+    double purchase_per_click; /* purchases / clicks */
+    double popularity_gini;    /* Gini of clicks + purchases over items */
+    double top1_share;         /* share of clicks on the top 1% of items */
+    double session_mean;       /* positions examined per visit */
+    double session_q[5];       /* quantiles 10, 25, 50, 75, 90% of positions examined */
+    double visits_per_customer;
+    int32_t tier_items[AR_WORLD_MAX_TIERS];     /* luxury, premium, contemporary */
+    double tier_price_q[AR_WORLD_MAX_TIERS][5]; /* price quantiles 10, 25, 50, 75, 90% */
+} ar_world_stats;
+
+/* Simulates the config's horizon with the popular policy and describes the result: how the
+ * generated world compares with fashion e-commerce (docs/world.md gives the target ranges). */
+ar_status ar_world_stats_compute(const ar_world *w, int n_threads, ar_world_stats *out,
+                                 ar_error *err);
 
 #ifdef __cplusplus
 }

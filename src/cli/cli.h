@@ -81,6 +81,7 @@ double cli_now(void);
 
 extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo, cmd_train, cmd_recommend;
 extern const cli_cmd cmd_trial; /* agents */
+extern const cli_cmd cmd_world; /* world.c */
 extern const cli_cmd cmd_runs, cmd_decisions, cmd_models, cmd_report, cmd_ledger; /* ledger */
 
 #endif

@@ -1,0 +1,146 @@
+/*
+ * world_internal.h -- the retail world's structures, shared by the files of src/sim (not API).
+ *
+ * A config is parsed once into plain arrays (config.c); a world draws the catalogue and the
+ * customers from it (world.c); a run holds what changes while days pass (simulate.c). Brands,
+ * categories, collections, segments and rules are referred to by index everywhere.
+ */
+#ifndef AR_SIM_WORLD_INTERNAL_H
+#define AR_SIM_WORLD_INTERNAL_H
+
+#include "core/core.h"
+
+#define W_NAME 64
+#define W_MAX_ATTR_VALUES 16
+#define W_HISTORY 20 /* items kept in a customer's recent history */
+#define W_SEEN 32    /* recent impressions remembered for fatigue */
+#define W_DAY 86400
+
+enum { TIER_LUXURY = 0, TIER_PREMIUM, TIER_CONTEMPORARY, N_TIERS };
+enum { POS_PBM = 0, POS_CASCADE = 1 };
+enum { EV_TASTE_SHIFT = 0, EV_TREND, EV_PROMOTION };
+enum { RULE_MAX_PER_BRAND = 0, RULE_NEVER_ADJACENT, RULE_EXCLUSIVE_SEGMENT, RULE_NO_DISCOUNT_TOP };
+
+extern const char *const ar__world_tier_names[N_TIERS];
+
+typedef struct wbrand {
+    char name[W_NAME];
+    int tier;
+    double exclusivity, share;
+} wbrand;
+
+typedef struct wcategory {
+    char name[W_NAME];
+    double price_factor, share;
+} wcategory;
+
+typedef struct wcollection {
+    char name[W_NAME];
+    int launch_day;
+    double share;
+} wcollection;
+
+typedef struct wtier {
+    double price_median, price_sigma, margin;
+} wtier;
+
+typedef struct wsegment {
+    char name[W_NAME];
+    double share, visits_per_day, budget_median, budget_sigma, loyalty;
+} wsegment;
+
+typedef struct wevent {
+    int type;
+    int day, duration, ramp;
+    int collection;            /* taste_shift: toward this collection's style */
+    int dim;                   /* trend: the lifted style dimension */
+    double strength;           /* taste_shift strength, trend lift */
+    int brand, category, tier; /* promotion scope, -1 = any */
+    double discount;
+} wevent;
+
+typedef struct wrule {
+    int kind;
+    int brand, brand2; /* -1 = every brand (max_per_brand, exclusive_segment) */
+    int tier;          /* no_discount_top: -1 unless scoped by tier */
+    int max;           /* max_per_brand */
+    int segment;       /* exclusive_segment */
+    int top;           /* no_discount_top */
+} wrule;
+
+typedef struct wbehaviour {
+    int position_model;
+    double position_decay, cascade_continue, cascade_stop_after_click;
+    double click_base, style_weight, brand_weight, category_weight, quality_weight;
+    double cart_base, cart_affinity, price_sensitivity, purchase_given_cart;
+    double fatigue, taste_drift, new_item_boost;
+    int new_days;
+} wbehaviour;
+
+struct ar_world_config {
+    uint64_t seed;
+    int days;
+    int64_t start_time;
+    int32_t customers, items;
+    int slate_size, dims;
+    int n_brands, n_categories, n_collections, n_segments, n_regions, n_events, n_rules;
+    int n_colours, n_materials, lines_per_brand;
+    wbrand brands[AR_WORLD_MAX_BRANDS];
+    wcategory categories[AR_WORLD_MAX_CATEGORIES];
+    wcollection collections[AR_WORLD_MAX_COLLECTIONS];
+    wtier tiers[N_TIERS];
+    char colours[W_MAX_ATTR_VALUES][W_NAME], materials[W_MAX_ATTR_VALUES][W_NAME];
+    double stock_mean, markdown_share, markdown, brand_coherence, collection_coherence;
+    double quality_sigma, brand_sigma, category_sigma;
+    wsegment segments[AR_WORLD_MAX_SEGMENTS];
+    char regions[AR_WORLD_MAX_REGIONS][W_NAME];
+    wbehaviour b;
+    wevent events[AR_WORLD_MAX_EVENTS];
+    wrule rules[AR_WORLD_MAX_RULES];
+};
+
+/* The catalogue and the customers: immutable once created. Arrays are per item / per customer;
+ * style vectors are row-major n x dims. */
+struct ar_world {
+    ar_world_config cfg;
+    uint64_t seed;
+    int32_t n_items, n_customers;
+    int dims;
+    /* items, sorted by launch time */
+    int16_t *brand, *category, *collection, *colour, *material, *line;
+    uint8_t *exclusive;
+    float *price, *margin, *markdown, *quality, *style, *prior;
+    int32_t *stock;
+    int64_t *launch;
+    uint8_t *head;  /* 1 for the top 20% of items by prior sales */
+    char *item_ids; /* n_items x W_ID_LEN */
+    /* customers */
+    uint8_t *segment, *region;
+    float *budget, *rate, *taste, *brand_aff, *cat_aff;
+    char *customer_ids; /* n_customers x W_ID_LEN */
+    float coll_style[AR_WORLD_MAX_COLLECTIONS][AR_WORLD_MAX_DIMS];
+};
+
+#define W_ID_LEN 16
+
+/* The mutable state of one run. */
+struct ar_world_run {
+    const ar_world *w;
+    int day;
+    int64_t time0; /* start of the current day */
+    int32_t n_candidates;
+    int32_t *stock;
+    int64_t *pop;
+    int32_t *pop_order; /* candidates by popularity (ties: lower index), refreshed daily */
+    double *pop_cum;    /* cumulative popularity weights along pop_order (0 when sold out) */
+    float *taste;       /* drifting tastes, n_customers x dims */
+    int32_t *history;   /* n_customers x W_HISTORY ring */
+    uint8_t *n_hist, *hist_pos;
+    int32_t *seen; /* n_customers x W_SEEN ring of recent impressions */
+    uint8_t *seen_pos;
+};
+
+/* The effective discount of an item at time t (markdown or the best running promotion). */
+double ar__world_discount(const ar_world *w, int32_t item, int64_t t);
+
+#endif

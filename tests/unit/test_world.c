@@ -1,0 +1,394 @@
+/*
+ * test_world.c -- the retail world: config validation with JSON paths, determinism (same seed,
+ * 1 vs 2 threads), guardrail counting and repair on slates built to break each rule, the policy
+ * callback, and the ordering oracle > popular > random on revenue per visit.
+ */
+#include "sim/world_internal.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+/* A small world: two luxury brands and two others, half the items marked down, half of brand
+ * A's items exclusive. */
+static const char small_json[] =
+    "{\"customers\": 300, \"items\": 200, \"slate_size\": 6, \"style_dims\": 4,"
+    " \"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\", \"exclusivity\": 0.5},"
+    "   {\"name\": \"B\", \"tier\": \"luxury\"}, {\"name\": \"C\", \"tier\": \"premium\"},"
+    "   {\"name\": \"D\", \"tier\": \"contemporary\"}],"
+    "  \"categories\": [{\"name\": \"bags\"}, {\"name\": \"shoes\"}],"
+    "  \"collections\": [{\"name\": \"core\", \"launch_day\": -100}],"
+    "  \"markdown_share\": 0.5},"
+    " \"segments\": [{\"name\": \"new\"}, {\"name\": \"vic\", \"visits_per_day\": 0.5}],"
+    " \"guardrails\": [{\"type\": \"max_per_brand\", \"max\": 2},"
+    "   {\"type\": \"never_adjacent\", \"brands\": [\"A\", \"B\"]},"
+    "   {\"type\": \"exclusive_segment\", \"segment\": \"vic\"},"
+    "   {\"type\": \"no_discount_top\", \"tier\": \"luxury\", \"top\": 2}]}";
+
+static ar_world *make_world(const char *json, uint64_t seed, int threads) {
+    ar_world_config *cfg;
+    ar_error err;
+    ar_status st = ar_world_config_parse(json, json ? strlen(json) : 0, &cfg, &err);
+    if (st)
+        fail_msg("config: %s", err.msg);
+    ar_world *w;
+    assert_int_equal(ar_world_create(cfg, seed, threads, &w, &err), AR_OK);
+    ar_world_config_free(cfg);
+    return w;
+}
+
+static void test_default_config(void **state) {
+    (void)state;
+    ar_world_config *cfg;
+    ar_error err;
+    assert_int_equal(ar_world_config_parse(NULL, 0, &cfg, &err), AR_OK);
+    assert_int_equal(ar_world_config_days(cfg), 90);
+    assert_int_equal(ar_world_config_seed(cfg), 1);
+    assert_int_equal(cfg->customers, 10000);
+    assert_int_equal(cfg->n_brands, 12);
+    assert_int_equal(cfg->n_rules, 4);
+    ar_world_config_free(cfg);
+    ar_world_config_free(NULL);
+    ar_world_free(NULL);
+}
+
+/* Each bad config must fail with the JSON path of the offending field in the message. */
+static void test_config_errors(void **state) {
+    (void)state;
+    static const char base[] =
+        "\"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\"}, {\"name\": \"B\", "
+        "\"tier\": \"premium\"}], \"categories\": [{\"name\": \"bags\"}], \"collections\": "
+        "[{\"name\": \"core\"}]%s}, \"segments\": [{\"name\": \"vic\"}]";
+    struct {
+        const char *top, *catalog, *want;
+    } cases[] = {
+        {"\"colour\": 1,", "", "colour: unknown key"},
+        {"\"customers\": \"many\",", "", "customers: expected an integer"},
+        {"\"customers\": 1000000000,", "", "customers: must be in [1, 5000000]"},
+        {"\"items\": -3,", "", "items: must be in"},
+        {"", ", \"tiers\": {\"luxury\": {\"price_median\": -5}}",
+         "catalog.tiers.luxury.price_median: must be > 0"},
+        {"\"behaviour\": {\"purchase_given_cart\": 1.5},", "",
+         "behaviour.purchase_given_cart: a probability must be in [0, 1]"},
+        {"\"behaviour\": {\"position_model\": \"zigzag\"},", "",
+         "behaviour.position_model: expected one of pbm, cascade"},
+        {"\"guardrails\": [{\"type\": \"never_adjacent\", \"brands\": [\"A\", \"Z\"]}],", "",
+         "guardrails[0].brands[1]: unknown brand 'Z'"},
+        {"\"guardrails\": [{\"type\": \"max_per_brand\", \"max\": 2, \"brand\": \"Q\"}],", "",
+         "guardrails[0].brand: unknown brand 'Q'"},
+        {"\"guardrails\": [{\"type\": \"no_discount_top\", \"top\": 2}],", "",
+         "guardrails[0]: name exactly one of brand or tier"},
+        {"\"events\": [{\"type\": \"trend\", \"day\": 3, \"dim\": 99}],", "",
+         "events[0].dim: must be in"},
+        {"\"events\": [{\"type\": \"taste_shift\", \"day\": 3, \"toward_collection\": \"X\"}],", "",
+         "events[0].toward_collection: unknown collection 'X'"},
+        {"\"segments_extra\": [],", "", "segments_extra: unknown key"},
+    };
+    char json[2048], cat[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cat, sizeof cat, base, cases[i].catalog);
+        snprintf(json, sizeof json, "{%s %s}", cases[i].top, cat);
+        ar_world_config *cfg = (ar_world_config *)1;
+        ar_error err = {{0}};
+        ar_status st = ar_world_config_parse(json, strlen(json), &cfg, &err);
+        if (st == AR_OK || !strstr(err.msg, cases[i].want))
+            fail_msg("case %zu: got status %d, message '%s', wanted '%s'", i, st, err.msg,
+                     cases[i].want);
+        assert_null(cfg);
+    }
+    /* The brand tier message as documented, and malformed JSON with its position. */
+    const char *bad_tier = "{\"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"cheap\"}]}}";
+    ar_world_config *cfg;
+    ar_error err;
+    assert_int_not_equal(ar_world_config_parse(bad_tier, strlen(bad_tier), &cfg, &err), AR_OK);
+    assert_string_equal(err.msg,
+                        "catalog.brands[0].tier: expected one of luxury, premium, contemporary");
+    assert_int_equal(ar_world_config_parse("{\"items\": ", 10, &cfg, &err), AR_EPARSE);
+    assert_non_null(strstr(err.msg, "line 1"));
+    assert_int_equal(ar_world_config_load("/nonexistent/w.json", &cfg, &err), AR_EIO);
+}
+
+static void test_world_deterministic(void **state) {
+    (void)state;
+    ar_world *a = make_world(small_json, 7, 1), *b = make_world(small_json, 7, 2);
+    ar_world *c = make_world(small_json, 8, 1);
+    int differs = 0;
+    for (int32_t i = 0; i < a->n_items; i++) {
+        assert_true(a->price[i] == b->price[i]);
+        assert_int_equal(a->brand[i], b->brand[i]);
+        differs |= a->price[i] != c->price[i];
+        if (i)
+            assert_true(a->launch[i - 1] <= a->launch[i]);
+    }
+    assert_true(differs);
+    assert_memory_equal(a->taste, b->taste, sizeof(float) * 300 * 4);
+    assert_string_equal(ar_world_item_id(a, 3), "i0000003");
+    assert_string_equal(ar_world_customer_id(a, 12), "c0000012");
+    assert_null(ar_world_item_id(a, 200));
+    ar_world_free(a);
+    ar_world_free(b);
+    ar_world_free(c);
+}
+
+/* Finds an item matching the predicate, not in avoid[0..n). */
+static int32_t find_item(const ar_world *w, int brand, int discounted, int exclusive,
+                         const int32_t *avoid, int n) {
+    for (int32_t i = 0; i < w->n_items; i++) {
+        int skip = 0;
+        for (int j = 0; j < n; j++)
+            skip |= avoid[j] == i;
+        if (skip || (brand >= 0 && w->brand[i] != brand))
+            continue;
+        if (discounted >= 0 && (w->markdown[i] > 0) != discounted)
+            continue;
+        if (exclusive >= 0 && w->exclusive[i] != exclusive)
+            continue;
+        return i;
+    }
+    fail_msg("no item with brand %d discounted %d exclusive %d", brand, discounted, exclusive);
+    return -1;
+}
+
+static void test_guardrails(void **state) {
+    (void)state;
+    ar_world *w = make_world(small_json, 3, 1);
+    int64_t t = w->cfg.start_time;
+    int32_t per[4], s[6], out[6];
+    enum { A = 0, B = 1, C = 2, D = 3 };
+    int vic = 1, newc = 0;
+    assert_int_equal(ar_world_n_rules(w), 4);
+    assert_string_equal(ar_world_rule_kind(w, 1), "never_adjacent");
+    /* max_per_brand 2: three plain items of brand C -> the third violates. */
+    s[0] = find_item(w, C, 0, 0, NULL, 0);
+    s[1] = find_item(w, C, 0, 0, s, 1);
+    s[2] = find_item(w, C, 0, 0, s, 2);
+    assert_int_equal(ar_world_guardrail_count(w, vic, t, s, 3, per), 1);
+    assert_int_equal(per[0], 1);
+    assert_int_equal(per[1] + per[2] + per[3], 0);
+    /* never_adjacent A, B: A next to B violates; with D between it does not. */
+    s[0] = find_item(w, A, 0, 0, NULL, 0);
+    s[1] = find_item(w, B, 0, 0, NULL, 0);
+    assert_int_equal(ar_world_guardrail_count(w, vic, t, s, 2, per), 1);
+    assert_int_equal(per[1], 1);
+    s[2] = s[1];
+    s[1] = find_item(w, D, 0, 0, NULL, 0);
+    assert_int_equal(ar_world_guardrail_count(w, vic, t, s, 3, per), 0);
+    /* exclusive_segment vic: an exclusive item shown to a new customer violates. */
+    s[0] = find_item(w, D, 0, 0, NULL, 0);
+    s[1] = find_item(w, A, 0, 1, NULL, 0);
+    assert_int_equal(ar_world_guardrail_count(w, newc, t, s, 2, per), 1);
+    assert_int_equal(per[2], 1);
+    assert_int_equal(ar_world_guardrail_count(w, vic, t, s, 2, NULL), 0);
+    /* no_discount_top luxury top 2: a discounted luxury item at position 1 violates, at
+     * position 2 it does not; a discounted premium item is fine anywhere. */
+    s[0] = find_item(w, D, 0, 0, NULL, 0);
+    s[1] = find_item(w, B, 1, -1, NULL, 0);
+    assert_int_equal(ar_world_guardrail_count(w, vic, t, s, 2, per), 1);
+    assert_int_equal(per[3], 1);
+    s[2] = s[1];
+    s[1] = find_item(w, C, 1, -1, NULL, 0);
+    assert_int_equal(ar_world_guardrail_count(w, vic, t, s, 3, per), 0);
+
+    /* Repair: a slate breaking every rule comes back clean, as long as asked, and keeps the
+     * allowed items in order. */
+    s[0] = find_item(w, B, 1, -1, NULL, 0); /* discounted luxury on top */
+    s[1] = find_item(w, A, 0, 1, NULL, 0);  /* exclusive, and A next to B */
+    s[2] = find_item(w, C, 0, 0, NULL, 0);
+    s[3] = find_item(w, C, 0, 0, s + 2, 1);
+    s[4] = find_item(w, C, 0, 0, s + 2, 2); /* third C */
+    s[5] = find_item(w, D, 0, 0, NULL, 0);
+    assert_true(ar_world_guardrail_count(w, newc, t, s, 6, NULL) >= 4);
+    int32_t fill[200], from[6];
+    for (int32_t i = 0; i < w->n_items; i++)
+        fill[i] = i;
+    int32_t n = ar_world_guardrail_repair(w, newc, t, s, 6, fill, w->n_items, 6, out, from);
+    assert_int_equal(n, 6);
+    assert_int_equal(ar_world_guardrail_count(w, newc, t, out, n, NULL), 0);
+    assert_int_equal(out[0], s[2]); /* the first allowed item moves up */
+    assert_int_equal(from[0], 2);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            assert_int_not_equal(out[i], out[j]);
+    /* Without fill, items that fit nowhere are dropped. */
+    n = ar_world_guardrail_repair(w, newc, t, s, 6, NULL, 0, 6, out, NULL);
+    assert_true(n < 6);
+    assert_int_equal(ar_world_guardrail_count(w, newc, t, out, n, NULL), 0);
+    ar_world_free(w);
+}
+
+/* A custom policy through the callback: always the first k candidates. */
+static ar_status serve_first(void *ctx, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
+                             int32_t *slate, float *prop, int32_t *n_out) {
+    (void)w;
+    (void)rng;
+    (void)prop;
+    int *calls = ctx;
+    __atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
+    assert_true(v->k == 6 && v->n_candidates > 0 && v->customer_id && v->segment_name);
+    assert_true(v->n_history >= 0 && v->n_history <= W_HISTORY);
+    int32_t n = v->k < v->n_candidates ? v->k : v->n_candidates;
+    for (int32_t j = 0; j < n; j++)
+        slate[j] = j;
+    *n_out = n;
+    return AR_OK;
+}
+
+static ar_status serve_bad(void *ctx, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
+                           int32_t *slate, float *prop, int32_t *n_out) {
+    (void)ctx;
+    (void)w;
+    (void)rng;
+    (void)prop;
+    slate[0] = v->n_candidates; /* outside the candidates */
+    *n_out = 1;
+    return AR_OK;
+}
+
+static void test_policy_callback(void **state) {
+    (void)state;
+    ar_world *w = make_world(small_json, 5, 2);
+    int calls = 0;
+    ar_world_policy p = {"first", &calls, serve_first};
+    ar_world_eval_options o = ar_world_eval_options_default();
+    o.visits = 500;
+    ar_world_eval_result r;
+    ar_error err;
+    assert_int_equal(ar_world_eval(w, &p, &o, &r, &err), AR_OK);
+    assert_int_equal(r.visits, 500);
+    assert_int_equal(calls, 500);
+    assert_true(r.impressions > 0 && r.impressions <= 500 * 6);
+    ar_world_policy bad = {"bad", NULL, serve_bad};
+    assert_int_equal(ar_world_eval(w, &bad, &o, &r, &err), AR_EINVAL);
+    assert_non_null(strstr(err.msg, "bad"));
+    ar_world_policy none;
+    assert_int_equal(ar_world_policy_builtin(w, "nosuch", &none), AR_ENOTFOUND);
+    o.confidence = 1.5;
+    assert_non_null(ar_world_eval_options_check(&o));
+    ar_world_free(w);
+}
+
+/* Same world, policy and options -> identical results for 1 and 2 threads; generation gives
+ * identical datasets. */
+static void test_run_deterministic(void **state) {
+    (void)state;
+    ar_world *w = make_world(small_json, 11, 0);
+    ar_world_policy pol;
+    assert_int_equal(ar_world_policy_builtin(w, "popular", &pol), AR_OK);
+    ar_world_eval_options o = ar_world_eval_options_default();
+    o.visits = 1500;
+    ar_world_eval_result r1, r2;
+    ar_error err;
+    o.n_threads = 1;
+    assert_int_equal(ar_world_eval(w, &pol, &o, &r1, &err), AR_OK);
+    o.n_threads = 2;
+    assert_int_equal(ar_world_eval(w, &pol, &o, &r2, &err), AR_OK);
+    assert_memory_equal(&r1, &r2, sizeof r1);
+
+    ar_world_generate_options g = ar_world_generate_options_default();
+    g.days = 10;
+    ar_dataset *d1, *d2;
+    g.n_threads = 1;
+    assert_int_equal(ar_world_generate(w, &pol, &g, &d1, NULL, &err), AR_OK);
+    g.n_threads = 2;
+    assert_int_equal(ar_world_generate(w, &pol, &g, &d2, NULL, &err), AR_OK);
+    ar_interactions a, b;
+    ar_dataset_interactions(d1, &a);
+    ar_dataset_interactions(d2, &b);
+    assert_int_equal(a.n, b.n);
+    assert_true(a.n > 0);
+    assert_memory_equal(a.item, b.item, sizeof(int32_t) * (size_t)a.n);
+    assert_memory_equal(a.time, b.time, sizeof(int64_t) * (size_t)a.n);
+    assert_memory_equal(a.value, b.value, sizeof(float) * (size_t)a.n);
+    /* The layout: every item and customer, impressions with propensities in (0, 1], positions
+     * from time % 60, purchases worth the price paid. */
+    assert_int_equal(ar_dataset_n_items(d1), 200);
+    assert_int_equal(ar_dataset_n_users(d1), 300);
+    assert_true(ar_dataset_attr_find(d1, AR_ITEMS, "brand") >= 0);
+    assert_true(ar_dataset_attr_find(d1, AR_ITEMS, "price") >= 0);
+    assert_true(ar_dataset_attr_find(d1, AR_USERS, "segment") >= 0);
+    int64_t imps = 0, buys = 0;
+    for (int64_t i = 0; i < a.n; i++) {
+        assert_true(a.time[i] % 60 < 6);
+        if (a.event[i] == AR_EVENT_IMPRESSION) {
+            imps++;
+            assert_true(a.value[i] > 0 && a.value[i] <= 1);
+        } else if (a.event[i] == AR_EVENT_PURCHASE) {
+            buys++;
+            assert_true(a.value[i] > 0);
+        }
+    }
+    assert_true(imps > 0 && buys > 0);
+    ar_dataset_free(d1);
+    ar_dataset_free(d2);
+    ar_world_free(w);
+}
+
+/* oracle > popular > random on revenue per visit, with intervals that do not overlap; the
+ * oracle never breaks a guardrail. */
+static void test_policy_ordering(void **state) {
+    (void)state;
+    ar_world_config *cfg;
+    ar_error err;
+    assert_int_equal(ar_world_config_parse(NULL, 0, &cfg, &err), AR_OK);
+    cfg->customers = 2000;
+    cfg->items = 600;
+    ar_world *w;
+    assert_int_equal(ar_world_create(cfg, 1, 0, &w, &err), AR_OK);
+    ar_world_config_free(cfg);
+    const char *names[3] = {"random", "popular", "oracle"};
+    ar_world_eval_result r[3];
+    ar_world_eval_options o = ar_world_eval_options_default();
+    o.visits = 8000;
+    for (int i = 0; i < 3; i++) {
+        ar_world_policy p;
+        assert_int_equal(ar_world_policy_builtin(w, names[i], &p), AR_OK);
+        assert_int_equal(ar_world_eval(w, &p, &o, &r[i], &err), AR_OK);
+    }
+    const ar_world_estimate *rv = &r[0].metric[AR_WM_REVENUE_PER_VISIT],
+                            *pv = &r[1].metric[AR_WM_REVENUE_PER_VISIT],
+                            *ov = &r[2].metric[AR_WM_REVENUE_PER_VISIT];
+    if (!(rv->ci_high < pv->ci_low && pv->ci_high < ov->ci_low))
+        fail_msg("random %.2f [%.2f, %.2f], popular %.2f [%.2f, %.2f], oracle %.2f [%.2f, %.2f]",
+                 rv->mean, rv->ci_low, rv->ci_high, pv->mean, pv->ci_low, pv->ci_high, ov->mean,
+                 ov->ci_low, ov->ci_high);
+    assert_true(r[2].metric[AR_WM_VIOLATIONS].mean == 0);
+    assert_true(r[0].metric[AR_WM_VIOLATIONS].mean > 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r[i].visits, 8000);
+        double s = 0;
+        for (int b = 0; b < r[i].n_brands; b++)
+            s += r[i].brand_exposure[b];
+        assert_true(s > 0.999 && s < 1.001);
+        const ar_world_estimate *c = &r[i].metric[AR_WM_CTR];
+        assert_true(c->ci_low <= c->mean && c->mean <= c->ci_high);
+    }
+    ar_world_free(w);
+}
+
+static void test_stats(void **state) {
+    (void)state;
+    ar_world *w = make_world(small_json, 2, 0);
+    ar_world_stats s;
+    ar_error err;
+    assert_int_equal(ar_world_stats_compute(w, 0, &s, &err), AR_OK);
+    assert_int_equal(s.run.days, 90);
+    assert_true(s.run.visits > 0);
+    assert_true(s.popularity_gini > 0 && s.popularity_gini < 1);
+    assert_true(s.tier_items[0] > 0 && s.tier_price_q[0][0] <= s.tier_price_q[0][4]);
+    assert_true(s.session_mean > 0 && s.session_mean <= 6);
+    ar_world_free(w);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_config),      cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_world_deterministic), cmocka_unit_test(test_guardrails),
+        cmocka_unit_test(test_policy_callback),     cmocka_unit_test(test_run_deterministic),
+        cmocka_unit_test(test_policy_ordering),     cmocka_unit_test(test_stats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
