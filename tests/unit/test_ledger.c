@@ -72,7 +72,7 @@ static int teardown(void **state) {
     ar_ledger_free(f->l);
     if (pg_host && f->dbname[0]) {
         char sql[128];
-        snprintf(sql, sizeof sql, "DROP DATABASE %s", f->dbname);
+        snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", f->dbname);
         pg_admin(sql);
     }
     free(f);
@@ -500,7 +500,7 @@ static void test_versions(void **state) {
     f->l = NULL;
     if (pg_host) { /* a fresh database for the old-version ledger */
         char sql[160];
-        snprintf(sql, sizeof sql, "DROP DATABASE %s", f->dbname);
+        snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", f->dbname);
         pg_admin(sql);
         snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->dbname);
         pg_admin(sql);
