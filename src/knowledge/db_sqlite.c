@@ -166,8 +166,7 @@ static ar_status s_query(ar__db *db, const char *sql, const ar__val *p, int np, 
         }
     }
 done:
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_reset(st); /* every parameter is bound again on the next use */
     return s;
 }
 
