@@ -34,6 +34,9 @@ static void help(FILE *f) {
            "  agentrec split DIR --method random|loo|temporal [--test-ratio R] [--seed S]\n"
            "  agentrec eval DIR --model mostpop --k 20 --json -> {recall@20, ndcg@20, users, ...}\n"
            "  agentrec eval DIR --ranked FILE --k 20 --json   (lines 'user<TAB>item item ...')\n"
+           "  agentrec world generate --config W.json --seed S --days N --policy NAME --out DIR\n"
+           "  agentrec world eval --config W.json --seed S --policy NAME --visits N --json\n"
+           "  agentrec world stats --config W.json --seed S --json;  agentrec world config\n"
            "\nEvery command exits 0 on success, 1 on failure and 2 on bad usage, with a one-line\n"
            "error on stderr.\n");
 }
