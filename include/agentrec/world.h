@@ -139,6 +139,17 @@ typedef struct ar_world_policy {
  * Returns AR_ENOTFOUND for another name. */
 ar_status ar_world_policy_builtin(const ar_world *w, const char *name, ar_world_policy *out);
 
+/* A policy served by a model of the zoo (include/agentrec/models.h). ds is the dataset the
+ * model was fitted on, generated from this world (its user and item ids are the world's): it
+ * maps ids between the two. Each visit is scored from the customer's recent history in the
+ * world (and the customer's learned state when the model has one), over the launched, in-stock
+ * items; the world then applies the guardrails as for any policy. Thread-safe per visit. The
+ * caller frees it with ar_world_model_policy_free(); m and ds must outlive it. AR_EINVAL with
+ * a message when the model was not fitted on ds or ds does not come from this world. */
+ar_status ar_world_model_policy(const ar_world *w, const ar_model *m, ar_dataset *ds,
+                                ar_world_policy *out, ar_error *err);
+void ar_world_model_policy_free(ar_world_policy *p);
+
 /* Read-only run state for policies (thread-safe during serve). */
 int32_t ar_world_run_stock(const ar_world_run *r, int32_t item);
 /* Clicks plus purchases so far (with back-catalogue sales for items launched before day 0). */

@@ -20,6 +20,9 @@ const cli_cmd cmd_world = {
     "      --no-impressions  do not log impressions (only clicks, carts, purchases)\n"
     "  agentrec world eval                   run a policy online, metrics with intervals\n"
     "      --policy NAME     random, popular (default), mostpop, oracle\n"
+    "      --model-file M --dataset DIR\n"
+    "                        serve with a model of the zoo fitted on DIR (a dataset\n"
+    "                        generated from this world), e.g. by 'agentrec train'\n"
     "      --visits N        visits to simulate (default 20000)\n"
     "      --confidence C    of the intervals (default 0.95)\n"
     "      --json            one object: each metric as {mean, ci_low, ci_high}, and\n"
@@ -101,7 +104,8 @@ static int run(int argc, char **argv) {
                 sub);
         return CLI_USAGE;
     }
-    const char *config = NULL, *policy_name = "popular", *out = NULL;
+    const char *config = NULL, *policy_name = "popular", *out = NULL, *model_file = NULL,
+               *dataset_dir = NULL;
     uint64_t seed = 0;
     bool have_seed = false, json = false, no_imp = false, no_guard = false;
     int threads = 0, days = 0;
@@ -113,6 +117,8 @@ static int run(int argc, char **argv) {
         {"seed", OPT_STR, &seed_arg},
         {"threads", OPT_INT, &threads},
         {"policy", OPT_STR, &policy_name},
+        {"model-file", OPT_STR, &model_file},
+        {"dataset", OPT_STR, &dataset_dir},
         {"out", OPT_STR, &out},
         {"days", OPT_INT, &days},
         {"visits", OPT_STR, &visits_arg},
@@ -142,6 +148,10 @@ static int run(int argc, char **argv) {
         }
         visits = v;
     }
+    if ((model_file != NULL) != (dataset_dir != NULL) || (model_file && !is_eval)) {
+        fprintf(stderr, "agentrec world: --model-file and --dataset go together, with eval\n");
+        return CLI_USAGE;
+    }
     if (is_gen && !out) {
         fprintf(stderr, "agentrec world generate: --out DIR is required\n");
         return CLI_USAGE;
@@ -162,13 +172,23 @@ static int run(int argc, char **argv) {
     if (days == 0)
         days = ar_world_config_days(cfg);
     ar_world *w = NULL;
+    ar_model *model = NULL;
+    ar_dataset *mds = NULL;
+    ar_world_policy pol = {0};
     rc = CLI_FAIL;
     if ((st = ar_world_create(cfg, seed, threads, &w, &err))) {
         cli_error("world", "%s", err.msg);
         goto done;
     }
-    ar_world_policy pol;
-    if (!is_stats && ar_world_policy_builtin(w, policy_name, &pol)) {
+    if (model_file) {
+        if (ar_model_load(model_file, &model, &err) || !(mds = cli_load("world", dataset_dir)) ||
+            ar_world_model_policy(w, model, mds, &pol, &err)) {
+            if (model && !mds)
+                goto done; /* cli_load printed why */
+            cli_error("world", "%s", err.msg);
+            goto done;
+        }
+    } else if (!is_stats && ar_world_policy_builtin(w, policy_name, &pol)) {
         fprintf(stderr, "agentrec world: unknown policy '%s' (random, popular, mostpop, oracle)\n",
                 policy_name);
         rc = CLI_USAGE;
@@ -298,6 +318,10 @@ static int run(int argc, char **argv) {
         rc = 0;
     }
 done:
+    if (model_file)
+        ar_world_model_policy_free(&pol);
+    ar_model_free(model);
+    ar_dataset_free(mds);
     ar_world_free(w);
     ar_world_config_free(cfg);
     return rc;
