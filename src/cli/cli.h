@@ -79,9 +79,8 @@ double cli_peak_rss_mb(void);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 
-extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo, cmd_train, cmd_recommend;
-extern const cli_cmd cmd_trial; /* agents */
-extern const cli_cmd cmd_world; /* world.c */
-extern const cli_cmd cmd_runs, cmd_decisions, cmd_models, cmd_report, cmd_ledger; /* ledger */
+/* The subcommands, one file each in src/cli/. */
+extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo, cmd_train, cmd_recommend,
+    cmd_trial, cmd_world, cmd_runs, cmd_decisions, cmd_models, cmd_report, cmd_ledger;
 
 #endif

@@ -7,10 +7,8 @@
 #include <string.h>
 
 static const cli_cmd *const commands[] = {
-    &cmd_import, &cmd_info, &cmd_split, &cmd_eval, &cmd_train, &cmd_recommend, &cmd_demo,
-    &cmd_trial,
-    &cmd_world,
-    &cmd_runs, &cmd_decisions, &cmd_models, &cmd_report, &cmd_ledger, /* the ledger */
+    &cmd_import, &cmd_info,  &cmd_split, &cmd_eval,      &cmd_train,  &cmd_recommend, &cmd_demo,
+    &cmd_trial,  &cmd_world, &cmd_runs,  &cmd_decisions, &cmd_models, &cmd_report,    &cmd_ledger,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -21,8 +19,8 @@ static void help(FILE *f) {
             "commands:\n",
             AR_VERSION_STRING);
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
-    fprintf(f, "  %-8s %s\n", "help", "this text, or 'agentrec help CMD' for one command");
+        fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "  %-10s %s\n", "help", "this text, or 'agentrec help CMD' for one command");
     fprintf(
         f, "\nscriptable forms (stable):\n"
            "  agentrec import --format lightgcn --train T --test V --out DIR\n"
