@@ -8,9 +8,10 @@
  *
  *   a        n_rows x n_inner CSR (rows sorted), float32 values
  *   b        n_inner x n_cols CSR, float32 values
- *   per thread: acc[n_cols] float32 (the row's products), stamp[n_cols] int32 (row that last
- *            touched the column; -1 initially, so nothing is ever cleared), touched[n_cols]
- *            int32 (columns of the current row, first-touched order), heap[k] (kept entries)
+ *   per thread: acc[n_cols] float32 (the row's products) and mark[n_cols] bytes (columns the
+ *            row touched), both zero between rows because each row clears what it touched;
+ *            touched[n_cols + 1] int32 (the row's columns, first-touched order); heap[k] (kept
+ *            entries)
  *   output   rows are processed in blocks; each row writes at most k entries into its own slots
  *            of a per-block staging area, which is appended to the result in row order.
  *
@@ -65,9 +66,33 @@ static void heap_up(cand *h, int32_t i) {
     }
 }
 
-static int by_col(const void *x, const void *y) {
-    int32_t a = ((const cand *)x)->c, b = ((const cand *)y)->c;
-    return (a > b) - (a < b);
+/* Max-heap on the column, for sort_by_col. */
+static void sift_col(cand *h, int32_t n, int32_t j) {
+    for (;;) {
+        int32_t l = 2 * j + 1, m = j;
+        if (l < n && h[l].c > h[m].c)
+            m = l;
+        if (l + 1 < n && h[l + 1].c > h[m].c)
+            m = l + 1;
+        if (m == j)
+            return;
+        cand t = h[j];
+        h[j] = h[m];
+        h[m] = t;
+        j = m;
+    }
+}
+
+/* Sorts h[0..n) by column ascending in place (heapsort: glibc's qsort may call malloc). */
+static void sort_by_col(cand *h, int32_t n) {
+    for (int32_t i = n / 2 - 1; i >= 0; i--)
+        sift_col(h, n, i);
+    for (int32_t end = n - 1; end > 0; end--) {
+        cand t = h[0];
+        h[0] = h[end];
+        h[end] = t;
+        sift_col(h, end, 0);
+    }
 }
 
 /* Offers (v, c) to a bounded heap of capacity k holding *n entries. */
@@ -83,9 +108,10 @@ static inline void offer(cand *h, int32_t *n, int32_t k, float v, int32_t c) {
 }
 
 typedef struct worker {
-    float *acc;
-    int32_t *stamp, *touched;
-    cand *heap;
+    float *acc;          /* n_cols, all zero between rows */
+    unsigned char *mark; /* n_cols, all zero between rows */
+    int32_t *touched;    /* n_cols + 1 */
+    cand *heap;          /* k */
 } worker;
 
 /* One output row: products, finish, selection. Writes *n_out <= k entries sorted by column. */
@@ -93,32 +119,42 @@ static void one_row(const ar__simprod *p, worker *w, int32_t r, int32_t *out_c, 
                     int32_t *n_out) {
     const ar_csr *a = p->a, *b = p->b;
     float *acc = w->acc;
-    int32_t *stamp = w->stamp, *touched = w->touched;
+    unsigned char *mark = w->mark;
+    int32_t *touched = w->touched;
+    /* Locals, not b->..., inside the loop: stores through the byte array `mark` may alias
+     * anything, which would make the compiler reload every field on each iteration. */
+    const int64_t *bp = b->indptr;
+    const int32_t *bc = b->indices;
+    const float *bv = b->values;
+    const int64_t ie = a->indptr[r + 1];
     int32_t nt = 0;
-    for (int64_t i = a->indptr[r]; i < a->indptr[r + 1]; i++) {
-        int32_t u = a->indices[i];
-        float av = a->values[i];
-        for (int64_t j = b->indptr[u]; j < b->indptr[u + 1]; j++) {
-            int32_t c = b->indices[j];
-            if (stamp[c] != r) {
-                stamp[c] = r;
-                acc[c] = 0;
-                touched[nt++] = c;
-            }
-            acc[c] += av * b->values[j];
+    for (int64_t i = a->indptr[r]; i < ie; i++) {
+        const int32_t u = a->indices[i];
+        const float av = a->values[i];
+        const int64_t je = bp[u + 1];
+        /* Branch-free: every column is written to touched[nt], which only advances the first
+         * time the column is seen, so the unpredictable "new column?" test costs no jumps. */
+        for (int64_t j = bp[u]; j < je; j++) {
+            const int32_t c = bc[j];
+            touched[nt] = c;
+            nt += mark[c] == 0;
+            mark[c] = 1;
+            acc[c] += av * bv[j];
         }
     }
     if (p->finish && nt)
         p->finish(p->ctx, r, touched, nt, acc);
     int32_t nh = 0;
     for (int32_t t = 0; t < nt; t++) {
-        int32_t c = touched[t];
-        float v = acc[c];
+        const int32_t c = touched[t];
+        const float v = acc[c];
+        acc[c] = 0;
+        mark[c] = 0;
         if ((p->skip_diagonal && c == r) || v == 0 || !isfinite(v))
             continue;
         offer(w->heap, &nh, p->k, v, c);
     }
-    qsort(w->heap, (size_t)nh, sizeof *w->heap, by_col);
+    sort_by_col(w->heap, nh);
     for (int32_t t = 0; t < nh; t++) {
         out_c[t] = w->heap[t].c;
         out_v[t] = w->heap[t].v;
@@ -165,14 +201,11 @@ ar_status ar__simprod_topk(const ar__simprod *p, ar_csr **out, ar_error *err) {
     float *st_v = ar__alloc_array((size_t)block * (size_t)k, sizeof *st_v);
     int ok = res && ws && cnt && st_c && st_v;
     for (int t = 0; ok && t < nth; t++) {
-        ws[t].acc = ar__alloc_array((size_t)n_cols + 1, sizeof *ws[t].acc);
-        ws[t].stamp = ar__alloc_array((size_t)n_cols + 1, sizeof *ws[t].stamp);
+        ws[t].acc = ar__calloc((size_t)n_cols + 1, sizeof *ws[t].acc);
+        ws[t].mark = ar__calloc((size_t)n_cols + 1, sizeof *ws[t].mark);
         ws[t].touched = ar__alloc_array((size_t)n_cols + 1, sizeof *ws[t].touched);
         ws[t].heap = ar__alloc_array((size_t)k, sizeof *ws[t].heap);
-        ok = ws[t].acc && ws[t].stamp && ws[t].touched && ws[t].heap;
-        if (ok)
-            for (int32_t c = 0; c < n_cols; c++)
-                ws[t].stamp[c] = -1;
+        ok = ws[t].acc && ws[t].mark && ws[t].touched && ws[t].heap;
     }
     ar_status st = ok ? AR_OK : AR_ENOMEM;
     size_t cap_i = 0, cap_v = 0;
@@ -211,7 +244,7 @@ ar_status ar__simprod_topk(const ar__simprod *p, ar_csr **out, ar_error *err) {
     }
     for (int t = 0; ws && t < nth; t++) {
         ar__free(ws[t].acc);
-        ar__free(ws[t].stamp);
+        ar__free(ws[t].mark);
         ar__free(ws[t].touched);
         ar__free(ws[t].heap);
     }
@@ -290,7 +323,7 @@ ar_status ar__simprod_topk_naive(const ar__simprod *p, ar_csr **out) {
             }
         if (m > p->k)
             m = p->k;
-        qsort(all, (size_t)m, sizeof *all, by_col);
+        sort_by_col(all, m);
         for (int32_t t = 0; t < m; t++) {
             res->indices[res->nnz] = all[t].c;
             res->values[res->nnz++] = all[t].v;
