@@ -23,8 +23,10 @@
  *     asymmetric  <y_t, y_i> / (s_t^alpha s_i^(1 - alpha) + shrink)   (alpha 0.5 = cosine)
  *     jaccard     <y_t, y_i> / (s_t + s_i - <y_t, y_i> + shrink)     (Tanimoto; Jaccard on 0/1)
  *
- * Each target t keeps its k most similar items (never itself; ties: lower index). A user with
- * history H and values r scores t as sum_{i in H and i in N_k(t)} r_i sim(t, i).
+ * Each target t keeps its k most similar items N_k(t) (never itself; ties: lower index). A user
+ * with history H and values r scores t as sum_{i in H and i in N_k(t)} r_i sim(t, i)^q, where
+ * q is Aiolli's locality exponent (applied after the top-k, which it does not change since the
+ * similarities are positive).
  *
  * Shapes and layouts:
  *   y    n_items x n_users CSR, float32 (A of the product; freed after the fit)
@@ -38,7 +40,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { P_K, P_SHRINK, P_SIM, P_ALPHA, P_WEIGHT, P_K1, P_B, N_PARAMS };
+enum { P_K, P_SHRINK, P_SIM, P_ALPHA, P_WEIGHT, P_K1, P_B, P_LOCALITY, N_PARAMS };
 enum { SIM_COSINE, SIM_ASYMMETRIC, SIM_JACCARD };
 enum { W_NONE, W_TFIDF, W_BM25 };
 
@@ -54,7 +56,10 @@ static const ar_param_def params[] = {
      "feature weighting of the item x user matrix (users are the terms)"},
     {"bm25_k1", AR_PARAM_FLOAT, 0, 10, 1.2, NULL, "weighting=bm25", "BM25 saturation k1"},
     {"bm25_b", AR_PARAM_FLOAT, 0, 1, 0.75, NULL, "weighting=bm25", "BM25 length normalisation b"},
+    {"locality", AR_PARAM_FLOAT, 0.25, 8, 1, NULL, NULL,
+     "exponent q on the kept similarities: q > 1 lets the closest neighbours dominate"},
 };
+_Static_assert(sizeof params / sizeof params[0] == N_PARAMS, "one definition per parameter");
 
 typedef struct weights {
     int kind;
@@ -158,6 +163,10 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
                      .o = o};
     if ((st = ar__simprod_topk(&p, &s, err)))
         goto done;
+    double q = ar__p(m, P_LOCALITY);
+    if (q != 1)
+        for (int64_t e = 0; e < s->nnz; e++)
+            s->values[e] = (float)pow(s->values[e], q);
     /* Rows of s are targets; scoring wants rows = history items. */
     if ((st = ar_csr_transpose(s, &w))) {
         st = ar__fail(err, st, "itemknn: out of memory");

@@ -10,8 +10,8 @@
  *   b        n_inner x n_cols CSR, float32 values
  *   per thread: acc[n_cols] float32 (the row's products) and mark[n_cols] bytes (columns the
  *            row touched), both zero between rows because each row clears what it touched;
- *            touched[n_cols + 1] int32 (the row's columns, first-touched order); heap[k] (kept
- *            entries)
+ *            touched[n_cols + 1] int32 (the row's columns, first-touched order); cand[n_cols + 1]
+ *            (value, column) pairs: the row's candidates, then in place its k best
  *   output   rows are processed in blocks; each row writes at most k entries into its own slots
  *            of a per-block staging area, which is appended to the result in row order.
  *
@@ -37,7 +37,7 @@ static inline int below(cand x, cand y) {
     return x.v < y.v || (x.v == y.v && x.c > y.c);
 }
 
-/* heap[0] is the lowest-ranked kept entry. */
+/* A min-heap in rank order: h[0] is the lowest-ranked kept entry. */
 static void heap_down(cand *h, int32_t n, int32_t i) {
     for (;;) {
         int32_t l = 2 * i + 1, r = l + 1, m = i;
@@ -51,18 +51,6 @@ static void heap_down(cand *h, int32_t n, int32_t i) {
         h[i] = h[m];
         h[m] = t;
         i = m;
-    }
-}
-
-static void heap_up(cand *h, int32_t i) {
-    while (i > 0) {
-        int32_t p = (i - 1) / 2;
-        if (!below(h[i], h[p]))
-            return;
-        cand t = h[i];
-        h[i] = h[p];
-        h[p] = t;
-        i = p;
     }
 }
 
@@ -95,23 +83,11 @@ static void sort_by_col(cand *h, int32_t n) {
     }
 }
 
-/* Offers (v, c) to a bounded heap of capacity k holding *n entries. */
-static inline void offer(cand *h, int32_t *n, int32_t k, float v, int32_t c) {
-    cand x = {v, c};
-    if (*n < k) {
-        h[*n] = x;
-        heap_up(h, (*n)++);
-    } else if (below(h[0], x)) {
-        h[0] = x;
-        heap_down(h, k, 0);
-    }
-}
-
 typedef struct worker {
     float *acc;          /* n_cols, all zero between rows */
     unsigned char *mark; /* n_cols, all zero between rows */
     int32_t *touched;    /* n_cols + 1 */
-    cand *heap;          /* k */
+    cand *cand;          /* n_cols + 1: the row's candidates, then its k best */
 } worker;
 
 /* One output row: products, finish, selection. Writes *n_out <= k entries sorted by column. */
@@ -144,7 +120,11 @@ static void one_row(const ar__simprod *p, worker *w, int32_t r, int32_t *out_c, 
     }
     if (p->finish && nt)
         p->finish(p->ctx, r, touched, nt, acc);
-    int32_t nh = 0;
+    /* Compact the candidates (clearing the accumulator for the next row), then keep the k best
+     * in place: a heap of the first k, which later candidates replace when they rank above its
+     * lowest entry. */
+    cand *all = w->cand;
+    int32_t m = 0;
     for (int32_t t = 0; t < nt; t++) {
         const int32_t c = touched[t];
         const float v = acc[c];
@@ -152,14 +132,26 @@ static void one_row(const ar__simprod *p, worker *w, int32_t r, int32_t *out_c, 
         mark[c] = 0;
         if ((p->skip_diagonal && c == r) || v == 0 || !isfinite(v))
             continue;
-        offer(w->heap, &nh, p->k, v, c);
+        all[m].v = v;
+        all[m++].c = c;
     }
-    sort_by_col(w->heap, nh);
-    for (int32_t t = 0; t < nh; t++) {
-        out_c[t] = w->heap[t].c;
-        out_v[t] = w->heap[t].v;
+    const int32_t k = p->k;
+    if (m > k) {
+        for (int32_t i = k / 2 - 1; i >= 0; i--)
+            heap_down(all, k, i);
+        for (int32_t i = k; i < m; i++)
+            if (below(all[0], all[i])) {
+                all[0] = all[i];
+                heap_down(all, k, 0);
+            }
+        m = k;
     }
-    *n_out = nh;
+    sort_by_col(all, m);
+    for (int32_t t = 0; t < m; t++) {
+        out_c[t] = all[t].c;
+        out_v[t] = all[t].v;
+    }
+    *n_out = m;
 }
 
 static ar_csr *csr_new(int32_t rows, int32_t cols) {
@@ -204,8 +196,8 @@ ar_status ar__simprod_topk(const ar__simprod *p, ar_csr **out, ar_error *err) {
         ws[t].acc = ar__calloc((size_t)n_cols + 1, sizeof *ws[t].acc);
         ws[t].mark = ar__calloc((size_t)n_cols + 1, sizeof *ws[t].mark);
         ws[t].touched = ar__alloc_array((size_t)n_cols + 1, sizeof *ws[t].touched);
-        ws[t].heap = ar__alloc_array((size_t)k, sizeof *ws[t].heap);
-        ok = ws[t].acc && ws[t].mark && ws[t].touched && ws[t].heap;
+        ws[t].cand = ar__alloc_array((size_t)n_cols + 1, sizeof *ws[t].cand);
+        ok = ws[t].acc && ws[t].mark && ws[t].touched && ws[t].cand;
     }
     ar_status st = ok ? AR_OK : AR_ENOMEM;
     size_t cap_i = 0, cap_v = 0;
@@ -246,7 +238,7 @@ ar_status ar__simprod_topk(const ar__simprod *p, ar_csr **out, ar_error *err) {
         ar__free(ws[t].acc);
         ar__free(ws[t].mark);
         ar__free(ws[t].touched);
-        ar__free(ws[t].heap);
+        ar__free(ws[t].cand);
     }
     ar__free(ws);
     ar__free(cnt);

@@ -43,6 +43,7 @@ static const ar_param_def params[] = {
     {"normalize", AR_PARAM_BOOL, 0, 1, 0, NULL, NULL,
      "rescale each row of the walk matrix to sum to 1 after the top-k"},
 };
+_Static_assert(sizeof params / sizeof params[0] == N_PARAMS, "one definition per parameter");
 
 typedef struct walk {
     const double *row_sum; /* per row of the matrix being mapped */

@@ -241,7 +241,7 @@ static void test_cancel(void **state) {
 
 /* W[i][t] (scoring layout) of ItemKNN, computed densely from the definitions. */
 static double *itemknn_reference(const ar_dataset *ds, int sim, double alpha, int weighting,
-                                 double k1, double bb, double shrink, int32_t k) {
+                                 double k1, double bb, double shrink, int32_t k, double q) {
     const int32_t nu = ar_dataset_n_users(ds), ni = ar_dataset_n_items(ds);
     double *x = dense_x(ds);
     double *y = calloc((size_t)ni * (size_t)nu, sizeof *y); /* item x user */
@@ -293,7 +293,7 @@ static double *itemknn_reference(const ar_dataset *ds, int sim, double alpha, in
     double *w = calloc((size_t)ni * (size_t)ni, sizeof *w);
     for (int32_t t = 0; t < ni; t++)
         for (int32_t i = 0; i < ni; i++)
-            w[(size_t)i * (size_t)ni + (size_t)t] = s[(size_t)t * (size_t)ni + (size_t)i];
+            w[(size_t)i * (size_t)ni + (size_t)t] = pow(s[(size_t)t * (size_t)ni + (size_t)i], q);
     free(x);
     free(y);
     free(s);
@@ -321,13 +321,14 @@ static void test_itemknn_vs_reference(void **state) {
         for (int wt = 0; wt < 3; wt++)
             for (int ki = 0; ki < 2; ki++) {
                 char json[256];
-                snprintf(json, sizeof json,
-                         "{\"k\": %d, \"shrink\": 3.5, \"similarity\": \"%s\", \"alpha\": 0.3, "
-                         "\"weighting\": \"%s\", \"bm25_k1\": 0.9, \"bm25_b\": 0.6}",
-                         ks[ki], sims[sim], wts[wt]);
+                snprintf(
+                    json, sizeof json,
+                    "{\"k\": %d, \"shrink\": 3.5, \"similarity\": \"%s\", \"alpha\": 0.3, "
+                    "\"weighting\": \"%s\", \"bm25_k1\": 0.9, \"bm25_b\": 0.6, \"locality\": %g}",
+                    ks[ki], sims[sim], wts[wt], ki ? 2.5 : 1.0);
                 ar_model *m = fit_model(ds, "itemknn", json, 2);
-                double *w =
-                    itemknn_reference(ds, sim, sim == 1 ? 0.3 : 0.5, wt, 0.9, 0.6, 3.5, ks[ki]);
+                double *w = itemknn_reference(ds, sim, sim == 1 ? 0.3 : 0.5, wt, 0.9, 0.6, 3.5,
+                                              ks[ki], ki ? 2.5 : 1.0);
                 compare_w(m, w, json);
                 free(w);
                 ar_model_free(m);
@@ -586,41 +587,43 @@ static void test_corrupt_files(void **state) {
     expect_corrupt(bad);
 
     /* Files with a valid checksum but impossible content. */
-    double params[7];
-    for (int i = 0; i < 7; i++)
+    enum { NP = 8 };
+    assert_int_equal(ar_model_n_params(m), NP);
+    double params[NP];
+    for (int i = 0; i < NP; i++)
         params[i] = ar_model_param_def(m, i)->def;
     int64_t indptr[4] = {0, 2, 3, 4};
     int32_t idx[4] = {1, 2, 0, 1};
     float val[4] = {0.5f, 0.25f, 0.5f, 0.125f};
-    forge(bad, "itemknn", params, 7, 3, indptr, idx, val, 4); /* a valid file first */
+    forge(bad, "itemknn", params, NP, 3, indptr, idx, val, 4); /* a valid file first */
     ar_model *l;
     assert_int_equal(ar_model_load(bad, &l, &err), AR_OK);
     ar_model_free(l);
     idx[1] = 3; /* column out of range */
-    forge(bad, "itemknn", params, 7, 3, indptr, idx, val, 4);
+    forge(bad, "itemknn", params, NP, 3, indptr, idx, val, 4);
     expect_corrupt(bad);
     idx[1] = 1; /* columns out of order within a row */
-    forge(bad, "itemknn", params, 7, 3, indptr, idx, val, 4);
+    forge(bad, "itemknn", params, NP, 3, indptr, idx, val, 4);
     expect_corrupt(bad);
     idx[1] = 2;
     val[2] = NAN;
-    forge(bad, "itemknn", params, 7, 3, indptr, idx, val, 4);
+    forge(bad, "itemknn", params, NP, 3, indptr, idx, val, 4);
     expect_corrupt(bad);
     val[2] = 0.5f;
     indptr[2] = 1; /* offsets go down */
-    forge(bad, "itemknn", params, 7, 3, indptr, idx, val, 4);
+    forge(bad, "itemknn", params, NP, 3, indptr, idx, val, 4);
     expect_corrupt(bad);
     indptr[2] = 3;
     indptr[3] = 5; /* more entries than the sections hold */
-    forge(bad, "itemknn", params, 7, 3, indptr, idx, val, 4);
+    forge(bad, "itemknn", params, NP, 3, indptr, idx, val, 4);
     expect_corrupt(bad);
     indptr[3] = 4;
     params[2] = 7; /* no such similarity */
-    forge(bad, "itemknn", params, 7, 3, indptr, idx, val, 4);
+    forge(bad, "itemknn", params, NP, 3, indptr, idx, val, 4);
     expect_corrupt(bad);
     params[2] = 0;
     params[0] = 2.5; /* k not an integer */
-    forge(bad, "itemknn", params, 7, 3, indptr, idx, val, 4);
+    forge(bad, "itemknn", params, NP, 3, indptr, idx, val, 4);
     expect_corrupt(bad);
     free(d);
     ar_model_free(m);
