@@ -26,7 +26,8 @@
  * Each target t keeps its k most similar items N_k(t) (never itself; ties: lower index). A user
  * with history H and values r scores t as sum_{i in H and i in N_k(t)} r_i sim(t, i)^q, where
  * q is Aiolli's locality exponent (applied after the top-k, which it does not change since the
- * similarities are positive).
+ * similarities are positive). With normalize, each row of W (the votes of one history item) is
+ * rescaled to sum to 1, as RP3beta's row normalisation does.
  *
  * Shapes and layouts:
  *   y    n_items x n_users CSR, float32 (A of the product; freed after the fit)
@@ -40,7 +41,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { P_K, P_SHRINK, P_SIM, P_ALPHA, P_WEIGHT, P_K1, P_B, P_LOCALITY, N_PARAMS };
+enum { P_K, P_SHRINK, P_SIM, P_ALPHA, P_WEIGHT, P_K1, P_B, P_LOCALITY, P_NORMALIZE, N_PARAMS };
 enum { SIM_COSINE, SIM_ASYMMETRIC, SIM_JACCARD };
 enum { W_NONE, W_TFIDF, W_BM25 };
 
@@ -58,6 +59,8 @@ static const ar_param_def params[] = {
     {"bm25_b", AR_PARAM_FLOAT, 0, 1, 0.75, NULL, "weighting=bm25", "BM25 length normalisation b"},
     {"locality", AR_PARAM_FLOAT, 0.25, 8, 1, NULL, NULL,
      "exponent q on the kept similarities: q > 1 lets the closest neighbours dominate"},
+    {"normalize", AR_PARAM_BOOL, 0, 1, 0, NULL, NULL,
+     "rescale each history item's votes (row of W) to sum to 1"},
 };
 _Static_assert(sizeof params / sizeof params[0] == N_PARAMS, "one definition per parameter");
 
@@ -172,6 +175,8 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
         st = ar__fail(err, st, "itemknn: out of memory");
         goto done;
     }
+    if (ar__p(m, P_NORMALIZE) != 0)
+        ar__csr_normalize_rows(w);
     st = ar__itemsim_adopt(m, w, err);
 done:
     ar__free(idf);

@@ -350,6 +350,17 @@ ar_status ar__csr_map(const ar_csr *x, float (*f)(const void *ctx, int32_t r, in
     return AR_OK;
 }
 
+void ar__csr_normalize_rows(ar_csr *x) {
+    for (int32_t r = 0; r < x->n_rows; r++) {
+        double sum = 0;
+        for (int64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++)
+            sum += x->values[q];
+        if (sum > 0)
+            for (int64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++)
+                x->values[q] = (float)(x->values[q] / sum);
+    }
+}
+
 /* -- state ------------------------------------------------------------------------------------ */
 
 ar_status ar__itemsim_adopt(ar_model *m, ar_csr *w, ar_error *err) {

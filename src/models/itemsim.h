@@ -54,6 +54,9 @@ ar_status ar__simprod_topk_naive(const ar__simprod *p, ar_csr **out);
 ar_status ar__csr_map(const ar_csr *x, float (*f)(const void *ctx, int32_t r, int32_t c, float v),
                       const void *ctx, ar_csr **out);
 
+/* Rescales each row of x to sum to 1 (rows summing to 0 or less are left alone). */
+void ar__csr_normalize_rows(ar_csr *x);
+
 /* -- the shared state and vtable entries ----------------------------------------------------- */
 
 typedef struct ar__itemsim_state {

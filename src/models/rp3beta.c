@@ -106,14 +106,7 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
     if ((st = ar__simprod_topk(&p, &w, err)))
         goto done;
     if (ar__p(m, P_NORMALIZE) != 0)
-        for (int32_t r = 0; r < w->n_rows; r++) {
-            double sum = 0;
-            for (int64_t q = w->indptr[r]; q < w->indptr[r + 1]; q++)
-                sum += w->values[q];
-            if (sum > 0)
-                for (int64_t q = w->indptr[r]; q < w->indptr[r + 1]; q++)
-                    w->values[q] = (float)(w->values[q] / sum);
-        }
+        ar__csr_normalize_rows(w);
     st = ar__itemsim_adopt(m, w, err);
 done:
     ar__free(su);

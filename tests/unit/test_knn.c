@@ -241,7 +241,8 @@ static void test_cancel(void **state) {
 
 /* W[i][t] (scoring layout) of ItemKNN, computed densely from the definitions. */
 static double *itemknn_reference(const ar_dataset *ds, int sim, double alpha, int weighting,
-                                 double k1, double bb, double shrink, int32_t k, double q) {
+                                 double k1, double bb, double shrink, int32_t k, double q,
+                                 int normalize) {
     const int32_t nu = ar_dataset_n_users(ds), ni = ar_dataset_n_items(ds);
     double *x = dense_x(ds);
     double *y = calloc((size_t)ni * (size_t)nu, sizeof *y); /* item x user */
@@ -294,6 +295,13 @@ static double *itemknn_reference(const ar_dataset *ds, int sim, double alpha, in
     for (int32_t t = 0; t < ni; t++)
         for (int32_t i = 0; i < ni; i++)
             w[(size_t)i * (size_t)ni + (size_t)t] = pow(s[(size_t)t * (size_t)ni + (size_t)i], q);
+    for (int32_t i = 0; normalize && i < ni; i++) {
+        double sum = 0;
+        for (int32_t t = 0; t < ni; t++)
+            sum += w[(size_t)i * (size_t)ni + (size_t)t];
+        for (int32_t t = 0; sum > 0 && t < ni; t++)
+            w[(size_t)i * (size_t)ni + (size_t)t] /= sum;
+    }
     free(x);
     free(y);
     free(s);
@@ -321,14 +329,15 @@ static void test_itemknn_vs_reference(void **state) {
         for (int wt = 0; wt < 3; wt++)
             for (int ki = 0; ki < 2; ki++) {
                 char json[256];
-                snprintf(
-                    json, sizeof json,
-                    "{\"k\": %d, \"shrink\": 3.5, \"similarity\": \"%s\", \"alpha\": 0.3, "
-                    "\"weighting\": \"%s\", \"bm25_k1\": 0.9, \"bm25_b\": 0.6, \"locality\": %g}",
-                    ks[ki], sims[sim], wts[wt], ki ? 2.5 : 1.0);
+                int norm = (sim + wt + ki) % 2;
+                snprintf(json, sizeof json,
+                         "{\"k\": %d, \"shrink\": 3.5, \"similarity\": \"%s\", \"alpha\": 0.3, "
+                         "\"weighting\": \"%s\", \"bm25_k1\": 0.9, \"bm25_b\": 0.6, "
+                         "\"locality\": %g, \"normalize\": %s}",
+                         ks[ki], sims[sim], wts[wt], ki ? 2.5 : 1.0, norm ? "true" : "false");
                 ar_model *m = fit_model(ds, "itemknn", json, 2);
                 double *w = itemknn_reference(ds, sim, sim == 1 ? 0.3 : 0.5, wt, 0.9, 0.6, 3.5,
-                                              ks[ki], ki ? 2.5 : 1.0);
+                                              ks[ki], ki ? 2.5 : 1.0, norm);
                 compare_w(m, w, json);
                 free(w);
                 ar_model_free(m);
@@ -587,7 +596,7 @@ static void test_corrupt_files(void **state) {
     expect_corrupt(bad);
 
     /* Files with a valid checksum but impossible content. */
-    enum { NP = 8 };
+    enum { NP = 9 };
     assert_int_equal(ar_model_n_params(m), NP);
     double params[NP];
     for (int i = 0; i < NP; i++)
