@@ -136,6 +136,31 @@ static void one_row(const ar__simprod *p, worker *w, int32_t r, int32_t *out_c, 
         all[m++].c = c;
     }
     const int32_t k = p->k;
+    while (m >= 4 * (int64_t)k) {
+        /* Split the candidates into k blocks: the smallest block maximum t is a lower bound on
+         * the k-th best value (the k maxima are k entries >= t), so entries below t can never be
+         * kept. Repeated while it pays, this branch-free filter leaves few survivors for the
+         * heap, which would otherwise see many replacements in a popular item's row. */
+        float t = INFINITY;
+        for (int64_t blk = 0; blk < k; blk++) {
+            int64_t lo = blk * m / k, hi = (blk + 1) * m / k;
+            float mx = all[lo].v;
+            for (int64_t i = lo + 1; i < hi; i++)
+                mx = all[i].v > mx ? all[i].v : mx;
+            t = mx < t ? mx : t;
+        }
+        int32_t keep = 0;
+        for (int32_t i = 0; i < m; i++) {
+            all[keep] = all[i];
+            keep += all[i].v >= t;
+        }
+        if (keep > m - m / 8) /* under 1/8 removed: ties or a flat tail; let the heap finish */
+            m = keep, keep = -1;
+        else
+            m = keep;
+        if (keep < 0)
+            break;
+    }
     if (m > k) {
         for (int32_t i = k / 2 - 1; i >= 0; i--)
             heap_down(all, k, i);
