@@ -84,6 +84,11 @@ static float weigh(const void *ctx, int32_t r, int32_t c, float v) {
     }
 }
 
+/* The same on the user x item matrix (r = user, c = item). */
+static float weigh_t(const void *ctx, int32_t r, int32_t c, float v) {
+    return weigh(ctx, c, r, v);
+}
+
 typedef struct finisher {
     int kind;
     float shrink;
@@ -138,7 +143,9 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
         lnrm[i] = (float)(k1 * ((1 - b) + (avg > 0 ? b * len / avg : 0)));
     }
     weights wt = {wkind, idf, lnrm, (float)k1};
-    if ((st = ar__csr_map(xt, weigh, &wt, &y)) || (st = ar_csr_transpose(y, &yt))) {
+    /* y from xt and yt from x by the same formula, which is cheaper than a transpose. */
+    if ((st = ar__csr_map(xt, weigh, &wt, o->n_threads, &y)) ||
+        (st = ar__csr_map(x, weigh_t, &wt, o->n_threads, &yt))) {
         st = ar__fail(err, st, "itemknn: out of memory");
         goto done;
     }

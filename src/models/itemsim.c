@@ -353,7 +353,7 @@ ar_status ar__simprod_topk_naive(const ar__simprod *p, ar_csr **out) {
 }
 
 ar_status ar__csr_map(const ar_csr *x, float (*f)(const void *ctx, int32_t r, int32_t c, float v),
-                      const void *ctx, ar_csr **out) {
+                      const void *ctx, int n_threads, ar_csr **out) {
     *out = NULL;
     ar_csr *m = csr_new(x->n_rows, x->n_cols);
     if (!m)
@@ -368,6 +368,7 @@ ar_status ar__csr_map(const ar_csr *x, float (*f)(const void *ctx, int32_t r, in
     }
     memcpy(m->indptr, x->indptr, ((size_t)x->n_rows + 1) * sizeof *m->indptr);
     memcpy(m->indices, x->indices, nnz * sizeof *m->indices);
+#pragma omp parallel for num_threads(ar__threads(n_threads)) schedule(static, 256)
     for (int32_t r = 0; r < x->n_rows; r++)
         for (int64_t i = x->indptr[r]; i < x->indptr[r + 1]; i++)
             m->values[i] = f(ctx, r, x->indices[i], x->values[i]);

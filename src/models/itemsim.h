@@ -49,10 +49,10 @@ ar_status ar__simprod_topk(const ar__simprod *p, ar_csr **out, ar_error *err);
  * rule. Slow and memory-hungry; for tests only. */
 ar_status ar__simprod_topk_naive(const ar__simprod *p, ar_csr **out);
 
-/* A copy of x's structure with values f(row, col, value); the caller frees the result with
- * ar_csr_free(). */
+/* A copy of x's structure with values f(row, col, value), rows spread over n_threads (0 = all;
+ * f is called concurrently). The caller frees the result with ar_csr_free(). */
 ar_status ar__csr_map(const ar_csr *x, float (*f)(const void *ctx, int32_t r, int32_t c, float v),
-                      const void *ctx, ar_csr **out);
+                      const void *ctx, int n_threads, ar_csr **out);
 
 /* Rescales each row of x to sum to 1 (rows summing to 0 or less are left alone). */
 void ar__csr_normalize_rows(ar_csr *x);

@@ -86,8 +86,8 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
         goto done;
     }
     walk wu = {su, ar__p(m, P_ALPHA)}, wi = {si, ar__p(m, P_ALPHA)};
-    if ((st = ar__csr_map(x, transition, &wu, &pui)) ||
-        (st = ar__csr_map(xt, transition, &wi, &piu))) {
+    if ((st = ar__csr_map(x, transition, &wu, o->n_threads, &pui)) ||
+        (st = ar__csr_map(xt, transition, &wi, o->n_threads, &piu))) {
         st = ar__fail(err, st, "rp3beta: out of memory");
         goto done;
     }
