@@ -2,9 +2,10 @@
  * itemsim.c -- the sparse top-k similarity product and the item-item model state shared by
  * ItemKNN (itemknn.c) and RP3beta (rp3beta.c). See itemsim.h for the contract.
  *
- * Kernel (Gustavson's row-by-row sparse product with a dense accumulator, as in Sarwar et al.,
- * "Item-based collaborative filtering recommendation algorithms", WWW 2001, and every
- * KNN library since):
+ * Kernel: Gustavson's row-by-row sparse product with a dense accumulator (Gustavson, "Two fast
+ * algorithms for sparse matrices: multiplication and permuted transposition", ACM TOMS 1978),
+ * followed per row by an exact top-k selection (a branch-free filter on block maxima, then a
+ * bounded heap; ties go to the lower column):
  *
  *   a        n_rows x n_inner CSR (rows sorted), float32 values
  *   b        n_inner x n_cols CSR, float32 values
