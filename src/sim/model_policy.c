@@ -4,7 +4,11 @@
  * The model works in the dataset's item indices, the world in its own; both share string ids,
  * so two arrays translate (built once). A visit: translate the customer's recent history,
  * score every item, rule out items not launched yet, out of stock or unknown to the model, and
- * take the exact top-k. Scratch is per OpenMP thread, allocated on a thread's first visit.
+ * take the exact top-k of the items with a positive score. When fewer than k items have one (a
+ * new customer, a history the model knows nothing about), the rest of the slate is filled with
+ * the most popular allowed items so far -- the fallback every production recommender has, and
+ * otherwise an empty history would get the lowest item indices. Scratch is per OpenMP thread,
+ * allocated on a thread's first visit.
  */
 #define _DEFAULT_SOURCE
 #include "core/core.h"
@@ -82,8 +86,19 @@ static ar_status serve(void *ctx, const ar_world *w, const ar_world_visit *v, ar
     }
     int32_t k = v->k < p->n_model_items ? v->k : p->n_model_items;
     int32_t got = ar_topk(s, p->n_model_items, NULL, 0, k, top);
-    for (int32_t j = 0; j < got && s[top[j]] != -INFINITY; j++)
+    for (int32_t j = 0; j < got && s[top[j]] > 0; j++) {
         slate[(*n_out)++] = p->to_world[top[j]];
+        s[top[j]] = -INFINITY; /* used */
+    }
+    if (*n_out < k) {
+        /* Popularity fallback over the allowed items not used yet. */
+        for (int32_t i = 0; i < p->n_model_items; i++)
+            s[i] = s[i] == -INFINITY ? -INFINITY
+                                     : (float)ar_world_run_popularity(v->run, p->to_world[i]);
+        got = ar_topk(s, p->n_model_items, NULL, 0, k - *n_out, top);
+        for (int32_t j = 0; j < got && s[top[j]] != -INFINITY; j++)
+            slate[(*n_out)++] = p->to_world[top[j]];
+    }
     return AR_OK;
 }
 
