@@ -18,6 +18,8 @@
 
 static const ar__model_impl *const registry[] = {
     &ar__mostpop_impl,
+    &ar__ease_impl,
+    &ar__ials_impl,
 };
 #define N_MODELS (sizeof registry / sizeof registry[0])
 

@@ -1,0 +1,245 @@
+/*
+ * ease.c -- EASE^R: an item-item model with a closed-form solution.
+ *
+ * Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019. With X the user x
+ * item training matrix, G = X^T X + lambda I and P = G^{-1}, the weights are
+ *
+ *     B_ji = -P_ji / P_ii  (j != i),   B_ii = 0,
+ *
+ * and a user with history row x scores item i as (x B)_i = sum_j x_j B_ji.
+ *
+ * Fit: the Gram matrix is built sparse -- row i of G is sum over the users u of item i of
+ * x_ui * x_u (a walk over X^T's row i and X's rows), one row per OpenMP task, so each entry is
+ * written by one thread in a fixed order and the result does not depend on the thread count.
+ * The inverse is LAPACK's Cholesky pair spotrf + spotri in place (column-major; G is symmetric so
+ * the row-major array is the same matrix), run with OpenBLAS threads set to the fit's thread
+ * count outside any OpenMP region. Everything is float32 in one n_items^2 array: the fit
+ * needs n_items^2 * 4 bytes plus O(n_items), checked against ar__memory_available() before
+ * anything is allocated.
+ *
+ * State: b[n_items * n_items] float32, row-major, row j = the weights history item j gives
+ * every item (so scoring a user is a sum of the user's history rows; diagonal zero).
+ */
+#include "models/model.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum { P_LAMBDA };
+
+static const ar_param_def params[] = {
+    {"lambda", AR_PARAM_LOGFLOAT, 1e-2, 1e6, 500, NULL, NULL,
+     "L2 regularisation added to the Gram matrix's diagonal"},
+};
+
+typedef struct state {
+    float *b; /* n x n row-major */
+} state;
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+
+/* Bytes the fit allocates for n items. */
+static size_t need_bytes(int32_t n) {
+    return (size_t)n * (size_t)n * sizeof(float) + (size_t)n * 2 * sizeof(float) + (64u << 20);
+}
+
+/* G = X^T X for a user x item matrix x and its transpose xt (item x user), into g (n x n,
+ * row-major, fully filled). Row i is built by one thread: for each user u of item i, add
+ * x_ui * x_u. */
+static void gram_sparse(const ar_csr *x, const ar_csr *xt, float *g, int nt) {
+    int32_t n = xt->n_rows;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
+    for (int32_t i = 0; i < n; i++) {
+        float *row = g + (size_t)i * (size_t)n;
+        memset(row, 0, (size_t)n * sizeof *row);
+        for (int64_t p = xt->indptr[i]; p < xt->indptr[i + 1]; p++) {
+            int32_t u = xt->indices[p];
+            float xui = xt->values[p];
+            for (int64_t q = x->indptr[u]; q < x->indptr[u + 1]; q++)
+                row[x->indices[q]] += xui * x->values[q];
+        }
+    }
+}
+
+/* Copies the upper triangle (row-major, j > i) of an n x n array onto the lower one, in tiles
+ * so both sides stay in cache. */
+static void mirror_upper(float *a, int32_t n, int nt) {
+    enum { T = 64 };
+    int32_t nb = (n + T - 1) / T;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int32_t bi = 0; bi < nb; bi++)
+        for (int32_t bj = 0; bj <= bi; bj++)
+            for (int32_t i = bi * T; i < n && i < (bi + 1) * T; i++)
+                for (int32_t j = bj * T; j < (bj + 1) * T && j < i; j++)
+                    a[(size_t)i * (size_t)n + (size_t)j] = a[(size_t)j * (size_t)n + (size_t)i];
+}
+
+static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const ar_csr *xt,
+                     const ar_fit_options *o, ar_error *err) {
+    (void)ds;
+    int32_t n = m->n_items;
+    size_t need = need_bytes(n), avail = ar__memory_available(o);
+    if (need > avail)
+        return ar__fail(err, AR_ENOMEM,
+                        "EASE needs %.2f GiB for %d items (an n_items^2 float32 matrix); %.2f GiB "
+                        "available; fit it on fewer items (e.g. drop rare ones) or use itemknn / "
+                        "ials",
+                        (double)need / GIB, n, (double)avail / GIB);
+    int nt = ar__threads(o->n_threads);
+    state *s = ar__calloc(1, sizeof *s);
+    if (!s)
+        return ar__fail(err, AR_ENOMEM, "ease: out of memory");
+    m->state = s;
+    s->b = ar__alloc_array((size_t)n * (size_t)n, sizeof *s->b);
+    float *diag = ar__alloc_array((size_t)n, sizeof *diag);
+    if (!s->b || !diag) {
+        ar__free(diag);
+        return ar__fail(err, AR_ENOMEM, "ease: out of memory for %.2f GiB", (double)need / GIB);
+    }
+    ar_status st = AR_OK;
+    float lambda = (float)ar__p(m, P_LAMBDA);
+    float *g = s->b;
+    if (o->progress && o->progress(o->progress_data, 0, 4)) {
+        st = AR_ECANCELED;
+        goto out;
+    }
+    gram_sparse(x, xt, g, nt);
+    for (int32_t i = 0; i < n; i++)
+        g[(size_t)i * (size_t)n + (size_t)i] += lambda;
+    if (ar__canceled(o) || (o->progress && o->progress(o->progress_data, 1, 4))) {
+        st = AR_ECANCELED;
+        goto out;
+    }
+    /* LAPACK on the whole matrix, threaded by OpenBLAS (we are outside any OpenMP region).
+     * Column-major 'L' is the row-major upper triangle. */
+    openblas_set_num_threads(nt);
+    lapack_int info = LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'L', n, g, n);
+    if (info != 0) {
+        st = ar__fail(err, AR_ERANGE,
+                      "ease: the Gram matrix is not positive definite (spotrf info %d); raise "
+                      "lambda",
+                      (int)info);
+        goto out;
+    }
+    if (ar__canceled(o) || (o->progress && o->progress(o->progress_data, 2, 4))) {
+        st = AR_ECANCELED;
+        goto out;
+    }
+    info = LAPACKE_spotri_work(LAPACK_COL_MAJOR, 'L', n, g, n);
+    if (info != 0) {
+        st = ar__fail(err, AR_ERANGE, "ease: inverting the Gram matrix failed (spotri info %d)",
+                      (int)info);
+        goto out;
+    }
+    if (ar__canceled(o) || (o->progress && o->progress(o->progress_data, 3, 4))) {
+        st = AR_ECANCELED;
+        goto out;
+    }
+    /* P is now in the row-major upper triangle; make it full, then B = -P / diag(P). */
+    mirror_upper(g, n, nt);
+    for (int32_t i = 0; i < n; i++)
+        diag[i] = g[(size_t)i * (size_t)n + (size_t)i];
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int32_t j = 0; j < n; j++) {
+        float *row = g + (size_t)j * (size_t)n;
+        for (int32_t i = 0; i < n; i++)
+            row[i] = -row[i] / diag[i];
+        row[j] = 0;
+    }
+    if (o->progress)
+        o->progress(o->progress_data, 4, 4);
+out:
+    ar__free(diag);
+    return st;
+}
+
+/* scores (n_items) = sum_j values[j] * B[items[j], :]: the history rows of B. */
+static void score(const ar_model *m, int32_t user, const int32_t *items, const float *values,
+                  int32_t n, float *scores, float *ws) {
+    (void)user, (void)ws;
+    const state *s = m->state;
+    size_t ni = (size_t)m->n_items;
+    memset(scores, 0, ni * sizeof *scores);
+    for (int32_t j = 0; j < n; j++) {
+        const float *restrict row = s->b + (size_t)items[j] * ni;
+        float v = values ? values[j] : 1.0f;
+        float *restrict out = scores;
+#pragma omp simd
+        for (size_t i = 0; i < ni; i++)
+            out[i] += v * row[i];
+    }
+}
+
+static ar_status score_batch(const ar_model *m, const ar_csr *hist, const int32_t *users, int32_t n,
+                             float *scores) {
+    int nt = ar__threads(0);
+#pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
+    for (int32_t r = 0; r < n; r++) {
+        int64_t b = hist->indptr[users[r]], e = hist->indptr[users[r] + 1];
+        score(m, users[r], hist->indices + b, hist->values + b, (int32_t)(e - b),
+              scores + (size_t)r * (size_t)m->n_items, NULL);
+    }
+    return AR_OK;
+}
+
+static void explain(const ar_model *m, int32_t user, const int32_t *items, const float *values,
+                    int32_t n, int32_t item, float *weights, float *ws) {
+    (void)user, (void)ws;
+    const state *s = m->state;
+    for (int32_t j = 0; j < n; j++)
+        weights[j] =
+            (values ? values[j] : 1.0f) * s->b[(size_t)items[j] * (size_t)m->n_items + item];
+}
+
+enum { TAG_B = AR__MODEL_TAG_STATE };
+
+static void save(const ar_model *m, ar__secw *w) {
+    const state *s = m->state;
+    ar__secw_add(w, TAG_B, 4, (uint64_t)m->n_items * (uint64_t)m->n_items, 0, s->b);
+}
+
+static ar_status load(ar_model *m, const ar__secfile *f) {
+    state *s = ar__calloc(1, sizeof *s);
+    if (!s)
+        return AR_ENOMEM;
+    m->state = s;
+    const void *p;
+    size_t n = (size_t)m->n_items;
+    ar_status st = ar__model_array(f, TAG_B, 4, (uint64_t)n * n, &p);
+    if (st)
+        return st;
+    s->b = (float *)p;
+    for (size_t i = 0; i < n * n; i++)
+        if (!isfinite(s->b[i]))
+            return ar__secfile_corrupt(f, "non-finite weight");
+    for (size_t i = 0; i < n; i++)
+        if (s->b[i * n + i] != 0)
+            return ar__secfile_corrupt(f, "non-zero diagonal weight");
+    return AR_OK;
+}
+
+static void free_state(ar_model *m) {
+    state *s = m->state;
+    if (!m->map)
+        ar__free(s->b);
+    ar__free(s);
+}
+
+const ar__model_impl ar__ease_impl = {
+    .name = "ease",
+    .citation = "Steck, Embarrassingly Shallow Autoencoders for Sparse Data, WWW 2019",
+    .params = params,
+    .n_params = 1,
+    .fit = fit,
+    .score = score,
+    .score_batch = score_batch,
+    .explain = explain,
+    .save = save,
+    .load = load,
+    .free_state = free_state,
+};
