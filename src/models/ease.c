@@ -25,6 +25,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -44,8 +45,10 @@ typedef struct state {
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
 /* Bytes the fit allocates for n items. */
+static size_t sweep_scratch_floats(int32_t n);
 static size_t need_bytes(int32_t n) {
-    return (size_t)n * (size_t)n * sizeof(float) + (size_t)n * 2 * sizeof(float) + (64u << 20);
+    return ((size_t)n * (size_t)n + sweep_scratch_floats(n) + (size_t)n) * sizeof(float) +
+           (64u << 20);
 }
 
 /* G = X^T X for a user x item matrix x and its transpose xt (item x user), into g (n x n,
@@ -79,6 +82,112 @@ static void mirror_upper(float *a, int32_t n, int nt) {
                     a[(size_t)i * (size_t)n + (size_t)j] = a[(size_t)j * (size_t)n + (size_t)i];
 }
 
+/* Pivot block of the sweep and tile edge of its symmetric update. */
+#define NB 256
+#define TILE 512
+
+/* Bytes of scratch the sweep needs besides the matrix: two kb x n panels and three kb x kb. */
+static size_t sweep_scratch_floats(int32_t n) {
+    return 2 * (size_t)NB * (size_t)n + 3 * (size_t)NB * NB + 16;
+}
+
+/* Inverts the symmetric positive definite a (n x n, column-major, lower triangle used, ld n)
+ * in place by the block sweep operator (Gauss-Jordan without pivoting, which positive
+ * definiteness makes safe): for each pivot block k with panel C = A(:, k), L L^T = A_kk,
+ *
+ *     A -= C A_kk^{-1} C^T  (= F F^T with F = C L^{-T}),  A(:, k) = C A_kk^{-1},
+ *     A_kk = -A_kk^{-1},
+ *
+ * which leaves -A^{-1} after the last block. It costs n^3 flops like LAPACK's spotrf + spotri
+ * and is all level-3 BLAS, but every call is single-threaded on a fixed tile and the tiles are
+ * spread over OpenMP threads: OpenBLAS's own threading changes rounding with the thread count
+ * (spotrf/spotri, and even sgemm), and a fit must not. ws: sweep_scratch_floats(n).
+ * Returns AR_ERANGE when a pivot block is not positive definite, AR_ECANCELED when asked. */
+static ar_status sweep_inverse(float *a, int32_t n, float *ws, int nt, const ar_fit_options *o) {
+    float *base = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    float *ct = base, *ft = ct + (size_t)NB * n; /* kb x n, ld NB: C^T, then F^T, E^T */
+    float *li = ft + (size_t)NB * n, *d = li + (size_t)NB * NB;
+    size_t ld = (size_t)n;
+    int32_t n_tiles = (n + TILE - 1) / TILE, n_chunks = n_tiles;
+    int64_t n_pairs = (int64_t)n_tiles * (n_tiles + 1) / 2;
+    openblas_set_num_threads(1);
+    for (int32_t k0 = 0, step = 0; k0 < n; k0 += NB, step++) {
+        int32_t kb = n - k0 < NB ? n - k0 : NB;
+        if (ar__canceled(o) ||
+            (o->progress && o->progress(o->progress_data, 1 + step, 2 + (n + NB - 1) / NB)))
+            return AR_ECANCELED;
+            /* C^T[r, i] = A(i, k0 + r), read from whichever triangle holds it. */
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int32_t i = 0; i < n; i++) {
+            float *dst = ct + (size_t)i * NB;
+            if (i < k0) /* row k0 + r of column i: contiguous */
+                memcpy(dst, a + (size_t)k0 + (size_t)i * ld, (size_t)kb * sizeof *dst);
+            else
+                for (int32_t r = 0; r < kb; r++) {
+                    int32_t c = k0 + r;
+                    dst[r] = i >= c ? a[(size_t)i + (size_t)c * ld] : a[(size_t)c + (size_t)i * ld];
+                }
+        }
+        /* L^{-1} of the pivot block (lower, upper part zeroed) and D = A_kk^{-1} = L^-T L^-1 */
+        for (int32_t r = 0; r < kb; r++)
+            for (int32_t c = 0; c < kb; c++)
+                li[(size_t)c + (size_t)r * NB] = c >= r ? ct[(size_t)c + (size_t)(k0 + r) * NB] : 0;
+        if (LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'L', kb, li, NB) != 0 ||
+            LAPACKE_strtri_work(LAPACK_COL_MAJOR, 'L', 'N', kb, li, NB) != 0)
+            return AR_ERANGE;
+        for (int32_t r = 0; r < kb; r++)
+            for (int32_t c = 0; c < r; c++)
+                li[(size_t)c + (size_t)r * NB] = 0;
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, kb, kb, kb, 1.0f, li, NB, li, NB, 0.0f,
+                    d, NB);
+        /* F^T = L^{-1} C^T, in fixed column chunks */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int32_t ch = 0; ch < n_chunks; ch++) {
+            int32_t j0 = ch * TILE, w = n - j0 < TILE ? n - j0 : TILE;
+            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kb, w, kb, 1.0f, li, NB,
+                        ct + (size_t)j0 * NB, NB, 0.0f, ft + (size_t)j0 * NB, NB);
+        }
+        /* A(lower) -= F F^T, tile by tile */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t t = 0; t < n_pairs; t++) {
+            int32_t ti = (int32_t)((sqrt(8.0 * (double)t + 1.0) - 1.0) / 2.0);
+            while ((int64_t)ti * (ti + 1) / 2 > t)
+                ti--;
+            while ((int64_t)(ti + 1) * (ti + 2) / 2 <= t)
+                ti++;
+            int32_t tj = (int32_t)(t - (int64_t)ti * (ti + 1) / 2);
+            int32_t i0 = ti * TILE, j0 = tj * TILE;
+            int32_t mi = n - i0 < TILE ? n - i0 : TILE, mj = n - j0 < TILE ? n - j0 : TILE;
+            float *c = a + (size_t)i0 + (size_t)j0 * ld;
+            if (ti == tj)
+                cblas_ssyrk(CblasColMajor, CblasLower, CblasTrans, mi, kb, -1.0f,
+                            ft + (size_t)i0 * NB, NB, 1.0f, c, n);
+            else
+                cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, mi, mj, kb, -1.0f,
+                            ft + (size_t)i0 * NB, NB, ft + (size_t)j0 * NB, NB, 1.0f, c, n);
+        }
+        /* E^T = L^{-T} F^T (into ct), written back as column k of A; A_kk = -D */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int32_t ch = 0; ch < n_chunks; ch++) {
+            int32_t j0 = ch * TILE, w = n - j0 < TILE ? n - j0 : TILE;
+            cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, kb, w, kb, 1.0f, li, NB,
+                        ft + (size_t)j0 * NB, NB, 0.0f, ct + (size_t)j0 * NB, NB);
+            for (int32_t i = j0; i < j0 + w; i++) {
+                const float *src = ct + (size_t)i * NB;
+                if (i < k0)
+                    memcpy(a + (size_t)k0 + (size_t)i * ld, src, (size_t)kb * sizeof *src);
+                else if (i >= k0 + kb)
+                    for (int32_t r = 0; r < kb; r++)
+                        a[(size_t)i + (size_t)(k0 + r) * ld] = src[r];
+            }
+        }
+        for (int32_t r = 0; r < kb; r++)
+            for (int32_t c = r; c < kb; c++)
+                a[(size_t)(k0 + c) + (size_t)(k0 + r) * ld] = -d[(size_t)c + (size_t)r * NB];
+    }
+    return AR_OK;
+}
+
 static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const ar_csr *xt,
                      const ar_fit_options *o, ar_error *err) {
     (void)ds;
@@ -96,51 +205,28 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
         return ar__fail(err, AR_ENOMEM, "ease: out of memory");
     m->state = s;
     s->b = ar__alloc_array((size_t)n * (size_t)n, sizeof *s->b);
-    float *diag = ar__alloc_array((size_t)n, sizeof *diag);
-    if (!s->b || !diag) {
-        ar__free(diag);
+    float *ws = ar__alloc_array(sweep_scratch_floats(n) + (size_t)n, sizeof *ws);
+    if (!s->b || !ws) {
+        ar__free(ws);
         return ar__fail(err, AR_ENOMEM, "ease: out of memory for %.2f GiB", (double)need / GIB);
     }
-    ar_status st = AR_OK;
-    float lambda = (float)ar__p(m, P_LAMBDA);
+    float lambda = (float)ar__p(m, P_LAMBDA), *diag = ws + sweep_scratch_floats(n);
     float *g = s->b;
-    if (o->progress && o->progress(o->progress_data, 0, 4)) {
-        st = AR_ECANCELED;
-        goto out;
-    }
+    ar_status st = AR_OK;
     gram_sparse(x, xt, g, nt);
     for (int32_t i = 0; i < n; i++)
         g[(size_t)i * (size_t)n + (size_t)i] += lambda;
-    if (ar__canceled(o) || (o->progress && o->progress(o->progress_data, 1, 4))) {
-        st = AR_ECANCELED;
-        goto out;
-    }
-    /* LAPACK on the whole matrix, threaded by OpenBLAS (we are outside any OpenMP region).
-     * Column-major 'L' is the row-major upper triangle. */
-    openblas_set_num_threads(nt);
-    lapack_int info = LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'L', n, g, n);
-    if (info != 0) {
+    /* G is symmetric: its row-major array is also the column-major matrix. */
+    st = sweep_inverse(g, n, ws, nt, o);
+    if (st == AR_ERANGE)
         st = ar__fail(err, AR_ERANGE,
-                      "ease: the Gram matrix is not positive definite (spotrf info %d); raise "
-                      "lambda",
-                      (int)info);
+                      "ease: the Gram matrix is not positive definite; raise lambda");
+    else if (st)
+        st = ar__fail(err, st, "ease: canceled");
+    if (st)
         goto out;
-    }
-    if (ar__canceled(o) || (o->progress && o->progress(o->progress_data, 2, 4))) {
-        st = AR_ECANCELED;
-        goto out;
-    }
-    info = LAPACKE_spotri_work(LAPACK_COL_MAJOR, 'L', n, g, n);
-    if (info != 0) {
-        st = ar__fail(err, AR_ERANGE, "ease: inverting the Gram matrix failed (spotri info %d)",
-                      (int)info);
-        goto out;
-    }
-    if (ar__canceled(o) || (o->progress && o->progress(o->progress_data, 3, 4))) {
-        st = AR_ECANCELED;
-        goto out;
-    }
-    /* P is now in the row-major upper triangle; make it full, then B = -P / diag(P). */
+    /* -P is now in the column-major lower = row-major upper triangle; make it full, then
+     * B_ji = -P_ji / P_ii = -A_ji / A_ii with A = -P. */
     mirror_upper(g, n, nt);
     for (int32_t i = 0; i < n; i++)
         diag[i] = g[(size_t)i * (size_t)n + (size_t)i];
@@ -152,9 +238,9 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
         row[j] = 0;
     }
     if (o->progress)
-        o->progress(o->progress_data, 4, 4);
+        o->progress(o->progress_data, 2 + (n + NB - 1) / NB, 2 + (n + NB - 1) / NB);
 out:
-    ar__free(diag);
+    ar__free(ws);
     return st;
 }
 

@@ -82,6 +82,16 @@ typedef struct state {
     float *w, *v, *g;
 } state;
 
+/* The hot loops are compiled twice, for AVX2 and for the baseline, and picked at load time
+ * (the default build flags target plain x86-64). The choice depends on the machine only, so
+ * results stay the same for any thread count. */
+#if defined(__x86_64__) && defined(__linux__) &&                                                   \
+    ((defined(__GNUC__) && !defined(__clang__)) || (defined(__clang__) && __clang_major__ >= 14))
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
 /* Rows per CG block (one sgemm each for the Gramian products) and per scoring block. */
 #define BLOCK 64
 /* Fixed chunks of the Gramian's reduction, so its summation order ignores the thread count. */
@@ -172,8 +182,8 @@ static void solve_row_exact(const ar__ials_cfg *c, const ar_csr *r, const float 
 
 /* ap += lambda p + sum_j c_j (y_j . p) y_j over the row's n gathered observations (yg: n x k,
  * cv: n confidences). */
-static void sparse_apply(int32_t k, const float *yg, const float *cv, int64_t n, float lam,
-                         const float *p, float *ap) {
+SIMD_CLONES static void sparse_apply(int32_t k, const float *yg, const float *cv, int64_t n,
+                                     float lam, const float *p, float *ap) {
     axpy(lam, p, ap, k);
     for (int64_t q = 0; q < n; q++) {
         const float *yj = yg + (size_t)q * (size_t)k;
@@ -186,9 +196,9 @@ static void sparse_apply(int32_t k, const float *yg, const float *cv, int64_t n,
  * read contiguous memory instead of missing the cache on y's rows every step, and the
  * Gramian products of the whole block are one sgemm per step. gm: k x k; rr, pp, ap:
  * BLOCK x k scratch each; rs: BLOCK. */
-static void solve_block_cg(const ar__ials_cfg *c, const ar_csr *r, const float *y, int32_t r0,
-                           int32_t r1, const float *gm, float *x, float *rr, float *pp, float *ap,
-                           float *rs, float *yg, float *cv) {
+SIMD_CLONES static void solve_block_cg(const ar__ials_cfg *c, const ar_csr *r, const float *y,
+                                       int32_t r0, int32_t r1, const float *gm, float *x, float *rr,
+                                       float *pp, float *ap, float *rs, float *yg, float *cv) {
     int32_t k = c->k, bs = r1 - r0;
     int64_t base = r->indptr[r0];
     for (int64_t q = base; q < r->indptr[r1]; q++) {
@@ -522,7 +532,7 @@ static int fold_in(const ar_model *m, const int32_t *items, const float *values,
 }
 
 /* scores[i] = v_i . w for every item. */
-static void score_vec(const ar_model *m, const float *w, float *scores) {
+SIMD_CLONES static void score_vec(const ar_model *m, const float *w, float *scores) {
     const state *s = m->state;
     int32_t k = (int32_t)ar__p(m, P_FACTORS);
     for (int32_t i = 0; i < m->n_items; i++)
