@@ -43,12 +43,20 @@ typedef struct state {
 } state;
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
+/* Item columns per block of the dual path's product. */
+#define DUAL_COLS 256
 
-/* Bytes the fit allocates for n items. */
 static size_t sweep_scratch_floats(int32_t n);
-static size_t need_bytes(int32_t n) {
-    return ((size_t)n * (size_t)n + sweep_scratch_floats(n) + (size_t)n) * sizeof(float) +
-           (64u << 20);
+/* Bytes the fit allocates: B (n_items^2) always; the primal path inverts it in place, the dual
+ * path (fewer users than items) also holds the n_users^2 user Gram and a panel. */
+static size_t need_bytes(int32_t n_items, int32_t n_users) {
+    size_t f = (size_t)n_items * (size_t)n_items + (size_t)n_items;
+    if (n_users < n_items)
+        f += (size_t)n_users * (size_t)n_users + sweep_scratch_floats(n_users) +
+             2 * (size_t)DUAL_COLS * (size_t)n_users;
+    else
+        f += sweep_scratch_floats(n_items);
+    return f * sizeof(float) + (64u << 20);
 }
 
 /* G = X^T X for a user x item matrix x and its transpose xt (item x user), into g (n x n,
@@ -188,60 +196,148 @@ static ar_status sweep_inverse(float *a, int32_t n, float *ws, int nt, const ar_
     return AR_OK;
 }
 
+/* The dual path, for fewer users than items (Woodbury): with K = X X^T + lambda I (users x
+ * users) and W = K^{-1},
+ *
+ *     P = (X^T X + lambda I)^{-1} = (I - X^T W X) / lambda,
+ *
+ * so with S = X^T W X, B_ji = -P_ji / P_ii = S_ji / (1 - S_ii) for j != i. The inverse costs
+ * n_users^3 instead of n_items^3; S is built in blocks of DUAL_COLS item columns by two sparse
+ * x dense products (T = W X_block, then S_block = X^T T), each output row written by one
+ * thread. b: n_items x n_items (row-major) output. */
+static ar_status fit_dual(const ar_csr *x, const ar_csr *xt, float lambda, float *b, int nt,
+                          const ar_fit_options *o) {
+    int32_t nu = x->n_rows, n = x->n_cols;
+    size_t ldk = (size_t)nu;
+    float *k = ar__alloc_array((size_t)nu * (size_t)nu, sizeof *k);
+    float *ws = ar__alloc_array(sweep_scratch_floats(nu) + 2 * (size_t)DUAL_COLS * (size_t)nu + 16,
+                                sizeof *ws);
+    ar_status st = AR_OK;
+    if (!k || !ws) {
+        st = AR_ENOMEM;
+        goto out;
+    }
+    gram_sparse(xt, x, k, nt); /* X X^T */
+    for (int32_t u = 0; u < nu; u++)
+        k[(size_t)u * ldk + (size_t)u] += lambda;
+    if ((st = sweep_inverse(k, nu, ws, nt, o)))
+        goto out;
+    mirror_upper(k, nu, nt);                                  /* k = -W, full */
+    float *tc = ws, *t = ws + (size_t)DUAL_COLS * (size_t)nu; /* b x nu, then nu x b */
+    for (int32_t c0 = 0; c0 < n; c0 += DUAL_COLS) {
+        int32_t bw = n - c0 < DUAL_COLS ? n - c0 : DUAL_COLS;
+        if (ar__canceled(o)) {
+            st = AR_ECANCELED;
+            goto out;
+        }
+        /* tc[c][u] = sum over users v of item c0 + c of x_vc * (-W)[v][u] */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
+        for (int32_t c = 0; c < bw; c++) {
+            float *restrict dst = tc + (size_t)c * ldk;
+            memset(dst, 0, ldk * sizeof *dst);
+            for (int64_t p = xt->indptr[c0 + c]; p < xt->indptr[c0 + c + 1]; p++) {
+                const float *restrict src = k + (size_t)xt->indices[p] * ldk;
+                float v = xt->values[p];
+#pragma omp simd
+                for (size_t u = 0; u < ldk; u++)
+                    dst[u] += v * src[u];
+            }
+        }
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int32_t u = 0; u < nu; u++)
+            for (int32_t c = 0; c < bw; c++)
+                t[(size_t)u * DUAL_COLS + (size_t)c] = tc[(size_t)c * ldk + (size_t)u];
+                /* S[i][c0 + c] = sum over users u of item i of x_ui * W X = -(x_ui * t[u][c]) */
+#pragma omp parallel for schedule(dynamic, 64) num_threads(nt)
+        for (int32_t i = 0; i < n; i++) {
+            float *restrict dst = b + (size_t)i * (size_t)n + (size_t)c0;
+            memset(dst, 0, (size_t)bw * sizeof *dst);
+            for (int64_t p = xt->indptr[i]; p < xt->indptr[i + 1]; p++) {
+                const float *restrict src = t + (size_t)xt->indices[p] * DUAL_COLS;
+                float v = -xt->values[p];
+#pragma omp simd
+                for (int32_t c = 0; c < bw; c++)
+                    dst[c] += v * src[c];
+            }
+        }
+        /* B_ic = S_ic / (1 - S_cc) */
+        for (int32_t c = 0; c < bw; c++)
+            ws[sweep_scratch_floats(nu) + (size_t)c] =
+                1.0f - b[(size_t)(c0 + c) * (size_t)n + (size_t)(c0 + c)];
+        const float *den = ws + sweep_scratch_floats(nu);
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int32_t i = 0; i < n; i++) {
+            float *row = b + (size_t)i * (size_t)n + (size_t)c0;
+            for (int32_t c = 0; c < bw; c++)
+                row[c] = c0 + c == i ? 0.0f : row[c] / den[c];
+        }
+    }
+out:
+    ar__free(k);
+    ar__free(ws);
+    return st;
+}
+
 static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const ar_csr *xt,
                      const ar_fit_options *o, ar_error *err) {
     (void)ds;
-    int32_t n = m->n_items;
-    size_t need = need_bytes(n), avail = ar__memory_available(o);
+    int32_t n = m->n_items, nu = x->n_rows;
+    int dual = nu < n;
+    size_t need = need_bytes(n, nu), avail = ar__memory_available(o);
     if (need > avail)
         return ar__fail(err, AR_ENOMEM,
-                        "EASE needs %.2f GiB for %d items (an n_items^2 float32 matrix); %.2f GiB "
-                        "available; fit it on fewer items (e.g. drop rare ones) or use itemknn / "
-                        "ials",
-                        (double)need / GIB, n, (double)avail / GIB);
+                        "EASE needs %.2f GiB for %d items (an n_items^2 float32 matrix%s); %.2f "
+                        "GiB available; fit it on fewer items (e.g. drop rare ones) or use "
+                        "itemknn / ials",
+                        (double)need / GIB, n, dual ? " and the n_users^2 user Gram" : "",
+                        (double)avail / GIB);
     int nt = ar__threads(o->n_threads);
     state *s = ar__calloc(1, sizeof *s);
     if (!s)
         return ar__fail(err, AR_ENOMEM, "ease: out of memory");
     m->state = s;
     s->b = ar__alloc_array((size_t)n * (size_t)n, sizeof *s->b);
-    float *ws = ar__alloc_array(sweep_scratch_floats(n) + (size_t)n, sizeof *ws);
-    if (!s->b || !ws) {
-        ar__free(ws);
+    if (!s->b)
         return ar__fail(err, AR_ENOMEM, "ease: out of memory for %.2f GiB", (double)need / GIB);
-    }
-    float lambda = (float)ar__p(m, P_LAMBDA), *diag = ws + sweep_scratch_floats(n);
-    float *g = s->b;
-    ar_status st = AR_OK;
-    gram_sparse(x, xt, g, nt);
-    for (int32_t i = 0; i < n; i++)
-        g[(size_t)i * (size_t)n + (size_t)i] += lambda;
-    /* G is symmetric: its row-major array is also the column-major matrix. */
-    st = sweep_inverse(g, n, ws, nt, o);
-    if (st == AR_ERANGE)
-        st = ar__fail(err, AR_ERANGE,
-                      "ease: the Gram matrix is not positive definite; raise lambda");
-    else if (st)
-        st = ar__fail(err, st, "ease: canceled");
-    if (st)
-        goto out;
-    /* -P is now in the column-major lower = row-major upper triangle; make it full, then
-     * B_ji = -P_ji / P_ii = -A_ji / A_ii with A = -P. */
-    mirror_upper(g, n, nt);
-    for (int32_t i = 0; i < n; i++)
-        diag[i] = g[(size_t)i * (size_t)n + (size_t)i];
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int32_t j = 0; j < n; j++) {
-        float *row = g + (size_t)j * (size_t)n;
+    float lambda = (float)ar__p(m, P_LAMBDA);
+    ar_status st;
+    if (dual) {
+        st = fit_dual(x, xt, lambda, s->b, nt, o);
+    } else {
+        float *ws = ar__alloc_array(sweep_scratch_floats(n) + (size_t)n, sizeof *ws);
+        if (!ws)
+            return ar__fail(err, AR_ENOMEM, "ease: out of memory");
+        float *diag = ws + sweep_scratch_floats(n), *g = s->b;
+        gram_sparse(x, xt, g, nt);
         for (int32_t i = 0; i < n; i++)
-            row[i] = -row[i] / diag[i];
-        row[j] = 0;
+            g[(size_t)i * (size_t)n + (size_t)i] += lambda;
+        /* G is symmetric: its row-major array is also the column-major matrix. */
+        st = sweep_inverse(g, n, ws, nt, o);
+        if (!st) {
+            /* -P is in the column-major lower = row-major upper triangle; make it full, then
+             * B_ji = -P_ji / P_ii = -A_ji / A_ii with A = -P. */
+            mirror_upper(g, n, nt);
+            for (int32_t i = 0; i < n; i++)
+                diag[i] = g[(size_t)i * (size_t)n + (size_t)i];
+#pragma omp parallel for schedule(static) num_threads(nt)
+            for (int32_t j = 0; j < n; j++) {
+                float *row = g + (size_t)j * (size_t)n;
+                for (int32_t i = 0; i < n; i++)
+                    row[i] = -row[i] / diag[i];
+                row[j] = 0;
+            }
+        }
+        ar__free(ws);
     }
+    if (st == AR_ERANGE)
+        return ar__fail(err, st, "ease: the Gram matrix is not positive definite; raise lambda");
+    if (st == AR_ENOMEM)
+        return ar__fail(err, st, "ease: out of memory for the user Gram matrix");
+    if (st)
+        return ar__fail(err, st, "ease: canceled");
     if (o->progress)
-        o->progress(o->progress_data, 2 + (n + NB - 1) / NB, 2 + (n + NB - 1) / NB);
-out:
-    ar__free(ws);
-    return st;
+        o->progress(o->progress_data, 1, 1);
+    return AR_OK;
 }
 
 /* scores (n_items) = sum_j values[j] * B[items[j], :]: the history rows of B. */

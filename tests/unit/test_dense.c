@@ -106,11 +106,9 @@ static void invert_ref(double *a, int n) {
     free(inv);
 }
 
-static void test_ease_matches_dense_inverse(void **state) {
-    (void)state;
-    /* 700 items: three pivot blocks and two tiles of the sweep */
+static void check_ease(int32_t n_users, int32_t n_items) {
     ar_dataset *ds;
-    assert_int_equal(ar_dataset_synthetic(300, 700, 25, 5, 3, &ds), AR_OK);
+    assert_int_equal(ar_dataset_synthetic(n_users, n_items, 25, 5, 3, &ds), AR_OK);
     ar_model *m = fitted("ease", ds, "{\"lambda\": 5}", 2);
     ar_csr *x;
     assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
@@ -155,6 +153,14 @@ static void test_ease_matches_dense_inverse(void **state) {
     ar_csr_free(x);
     ar_model_free(m);
     ar_dataset_free(ds);
+}
+
+static void test_ease_matches_dense_inverse(void **state) {
+    (void)state;
+    /* 700 items: three pivot blocks and two tiles of the sweep; the first dataset has fewer
+     * users than items (the dual path), the second more (the primal path) */
+    check_ease(300, 700);
+    check_ease(800, 600);
 }
 
 static void test_ease_refuses_without_memory(void **state) {
