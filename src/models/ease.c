@@ -8,14 +8,18 @@
  *
  * and a user with history row x scores item i as (x B)_i = sum_j x_j B_ji.
  *
- * Fit: the Gram matrix is built sparse -- row i of G is sum over the users u of item i of
+ * Fit: the Gram matrix is built sparse -- row i of G is the sum over the users u of item i of
  * x_ui * x_u (a walk over X^T's row i and X's rows), one row per OpenMP task, so each entry is
- * written by one thread in a fixed order and the result does not depend on the thread count.
- * The inverse is LAPACK's Cholesky pair spotrf + spotri in place (column-major; G is symmetric so
- * the row-major array is the same matrix), run with OpenBLAS threads set to the fit's thread
- * count outside any OpenMP region. Everything is float32 in one n_items^2 array: the fit
- * needs n_items^2 * 4 bytes plus O(n_items), checked against ar__memory_available() before
- * anything is allocated.
+ * written by one thread in a fixed order. The inverse is a block sweep (Gauss-Jordan) of the
+ * symmetric positive definite matrix in place, n^3 flops like LAPACK's spotrf + spotri, all
+ * level-3 BLAS -- but every BLAS call is single-threaded on a fixed tile and the tiles are
+ * spread over OpenMP threads, because OpenBLAS's own threading changes the rounding with the
+ * thread count (spotrf, spotri, even sgemm) and a fit must give the same bits on 1 and N
+ * threads. With fewer users than items the fit takes the dual path (Woodbury identity,
+ * fit_dual): it inverts the n_users^2 user Gram instead, n_users^3 flops.
+ *
+ * Memory: n_items^2 float32 for B (plus n_users^2 on the dual path), computed and checked
+ * against ar__memory_available() before anything is allocated.
  *
  * State: b[n_items * n_items] float32, row-major, row j = the weights history item j gives
  * every item (so scoring a user is a sum of the user's history rows; diagonal zero).
