@@ -1,0 +1,43 @@
+/*
+ * dense.h -- the kernels of the dense model families (internal; the tests and bench/ call them
+ * directly to compare them with their naive references and to count flops).
+ */
+#ifndef AR_DENSE_H
+#define AR_DENSE_H
+
+#include "models/model.h"
+
+/* -- iALS (ials.c) ------------------------------------------------------------------------------
+ */
+
+enum { AR__IALS_CG = 0, AR__IALS_EXACT = 1 };
+
+typedef struct ar__ials_cfg {
+    int32_t k;     /* factors */
+    float alpha;   /* confidence of an observed pair: c = 1 + alpha * value */
+    float alpha0;  /* weight of every (row, column) pair pulled towards 0 */
+    float reg;     /* lambda */
+    float reg_exp; /* nu: row r's regulariser is lambda * (nnz_r + alpha0 * n_cols)^nu */
+    int solver;    /* AR__IALS_CG or AR__IALS_EXACT */
+    int cg_steps;  /* conjugate-gradient steps per row and half-epoch */
+} ar__ials_cfg;
+
+/* One half-epoch of iALS: every row r of x (n_rows x k, row-major) becomes the minimiser of
+ *
+ *   sum_{j in r} c_rj (1 - x_r.y_j)^2 + alpha0 sum_{all j} (x_r.y_j)^2 + lambda_r |x_r|^2
+ *
+ * i.e. the solution of (alpha0 Y^T Y + sum_{j in r} c_rj y_j y_j^T + lambda_r I) x_r =
+ * sum_{j in r} c_rj y_j, exactly (Cholesky) or by cfg->cg_steps conjugate-gradient steps
+ * warm-started from x_r's current value. r: n_rows x n_cols CSR (its values are the
+ * interaction strengths); y: n_cols x k, row-major. Runs on n_threads OpenMP threads with
+ * single-threaded BLAS (it sets OpenBLAS to 1 thread); the result does not depend on n_threads.
+ * AR_ENOMEM when the scratch cannot be allocated (x is then unchanged). */
+ar_status ar__ials_solve(const ar__ials_cfg *cfg, const ar_csr *r, const float *y, float *x,
+                         int n_threads);
+/* The naive reference of ar__ials_solve with solver=exact: per row, the normal equations built
+ * densely in double precision and solved by Gaussian elimination. Same arguments. */
+void ar__ials_solve_ref(const ar__ials_cfg *cfg, const ar_csr *r, const float *y, float *x);
+/* Floating-point operations one ar__ials_solve call performs (for the benchmark). */
+double ar__ials_solve_flops(const ar__ials_cfg *cfg, const ar_csr *r);
+
+#endif
