@@ -40,6 +40,7 @@ static int run(int argc, char **argv) {
     int negatives = 100;
     cli_list params = {0};
     ar_eval_options o = ar_eval_options_default();
+    o.seed = ar_fit_options_default().seed; /* one --seed for the fit and the evaluation */
     const cli_opt opts[] = {
         {"model", OPT_STR, &model},
         {"model-file", OPT_STR, &model_file},
