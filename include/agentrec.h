@@ -389,6 +389,10 @@ typedef struct ar_ranker {
                       int32_t *items, int32_t *n_out);
     /* Scores the given items for user u (higher = better). Needed by the sampled protocol. */
     ar_status (*score)(void *ctx, int32_t user, const int32_t *items, int32_t n, float *scores);
+    /* Optional (NULL = none): called by an evaluator thread before it ranks users first ..
+     * end - 1 (at most 64 of them), all from that same thread, so a ranker can score them
+     * together (one matrix product instead of end - first). */
+    ar_status (*block)(void *ctx, int32_t first, int32_t end);
 } ar_ranker;
 
 typedef enum ar_metric {

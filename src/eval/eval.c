@@ -478,6 +478,19 @@ ar_status ar_evaluate(const ar_dataset *ds, const ar_ranker *ranker, const ar_ev
                 continue;
             int32_t u0 = (int32_t)(b * BLOCK);
             int32_t u1 = j.n_users - u0 < BLOCK ? j.n_users : u0 + BLOCK;
+            ar_status bst = j.rk->block ? j.rk->block(j.rk->ctx, u0, u1) : AR_OK;
+            if (bst) {
+#pragma omp critical(ar_eval_fail)
+                {
+                    if (u0 < fail_user) {
+                        fail_user = u0;
+                        fail = (user_fail){FAIL_TOPK, bst, -1};
+                    }
+                }
+#pragma omp atomic write
+                stop = 1;
+                continue;
+            }
             for (int32_t u = u0; u < u1; u++) {
                 int counted;
                 user_fail f;

@@ -122,5 +122,5 @@ static ar_status mostpop_score(void *ctx, int32_t user, const int32_t *items, in
 }
 
 ar_ranker ar_mostpop_ranker(ar_mostpop *m) {
-    return (ar_ranker){m, mostpop_topk, mostpop_score};
+    return (ar_ranker){m, mostpop_topk, mostpop_score, NULL};
 }

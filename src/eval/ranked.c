@@ -232,5 +232,5 @@ static ar_status ranked_score(void *ctx, int32_t user, const int32_t *items, int
 }
 
 ar_ranker ar_ranked_lists_ranker(ar_ranked_lists *r) {
-    return (ar_ranker){r, ranked_topk, ranked_score};
+    return (ar_ranker){r, ranked_topk, ranked_score, NULL};
 }

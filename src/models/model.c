@@ -17,11 +17,7 @@
 #endif
 
 static const ar__model_impl *const registry[] = {
-    &ar__mostpop_impl,
-    &ar__itemknn_impl,
-    &ar__rp3beta_impl,
-    &ar__ease_impl,
-    &ar__ials_impl,
+    &ar__mostpop_impl, &ar__itemknn_impl, &ar__rp3beta_impl, &ar__ease_impl, &ar__ials_impl,
 };
 #define N_MODELS (sizeof registry / sizeof registry[0])
 
@@ -540,19 +536,27 @@ ar_status ar_model_explain(const ar_model *m, int32_t user, const int32_t *items
 
 /* -- rankers for the evaluator --------------------------------------------------------------- */
 
-/* Scratch (n_items scores + the model's workspace) per OpenMP thread, allocated the first time
- * a thread uses the ranker -- once per thread, never per user -- because the evaluator may run
- * more threads than the ranker's creator could know. */
+/* Scratch per OpenMP thread, allocated the first time a thread uses the ranker -- once per
+ * thread, never per user -- because the evaluator may run more threads than the ranker's
+ * creator could know: one user's scores plus the model's workspace, and, for models with batch
+ * scoring, the scores of the block of users the thread was told about (ar_ranker.block). */
 #define MAX_SLOTS 256
+#define MAX_BLOCK 64
+
+typedef struct slot {
+    float *one;         /* n_items scores + workspace */
+    float *block;       /* MAX_BLOCK x n_items, or NULL */
+    int32_t first, end; /* users whose scores are in block */
+} slot;
 
 typedef struct model_ranker {
     const ar_model *m;
     const ar_csr *hist;
-    size_t slot; /* floats per thread */
-    float *slots[MAX_SLOTS];
+    size_t one; /* floats of slot.one */
+    slot slots[MAX_SLOTS];
 } model_ranker;
 
-static float *slot_of(model_ranker *r) {
+static slot *slot_of(model_ranker *r) {
 #ifdef _OPENMP
     int t = omp_get_thread_num();
 #else
@@ -560,18 +564,47 @@ static float *slot_of(model_ranker *r) {
 #endif
     if (t >= MAX_SLOTS)
         return NULL;
-    if (!r->slots[t]) /* only thread t touches slot t */
-        r->slots[t] = ar__alloc_array(r->slot, sizeof *r->slots[t]);
-    return r->slots[t];
+    slot *sl = &r->slots[t]; /* only thread t touches slot t */
+    if (!sl->one && !(sl->one = ar__alloc_array(r->one, sizeof *sl->one)))
+        return NULL;
+    return sl;
+}
+
+static ar_status ranker_block(void *ctx, int32_t first, int32_t end) {
+    model_ranker *r = ctx;
+    const ar_model *m = r->m;
+    slot *sl = slot_of(r);
+    if (!sl)
+        return AR_ENOMEM;
+    sl->first = sl->end = 0;
+    if (end - first > MAX_BLOCK || end > m->n_users || first < 0)
+        return AR_OK; /* users the model has no state for: scored one by one */
+    if (!sl->block &&
+        !(sl->block = ar__alloc_array((size_t)MAX_BLOCK * (size_t)m->n_items, sizeof(float))))
+        return AR_ENOMEM;
+    int32_t users[MAX_BLOCK];
+    for (int32_t u = first; u < end; u++)
+        users[u - first] = u;
+    ar_status st = m->impl->score_batch(m, r->hist, users, end - first, sl->block);
+    if (!st) {
+        sl->first = first;
+        sl->end = end;
+    }
+    return st;
 }
 
 static ar_status ranker_scores(model_ranker *r, int32_t user, float **out) {
     const ar_model *m = r->m;
     if (user < 0 || user >= r->hist->n_rows)
         return AR_ERANGE;
-    float *s = slot_of(r);
-    if (!s)
+    slot *sl = slot_of(r);
+    if (!sl)
         return AR_ENOMEM;
+    if (user >= sl->first && user < sl->end) {
+        *out = sl->block + (size_t)(user - sl->first) * (size_t)m->n_items;
+        return AR_OK;
+    }
+    float *s = sl->one;
     int64_t b = r->hist->indptr[user], e = r->hist->indptr[user + 1];
     m->impl->score(m, user < m->n_users ? user : -1, r->hist->indices + b, r->hist->values + b,
                    (int32_t)(e - b), s, s + m->n_items);
@@ -609,10 +642,11 @@ ar_status ar_model_ranker(const ar_model *m, const ar_csr *hist, ar_ranker *out)
         return AR_ENOMEM;
     r->m = m;
     r->hist = hist;
-    r->slot = (size_t)m->n_items + ws_size(m);
+    r->one = (size_t)m->n_items + ws_size(m);
     out->ctx = r;
     out->topk = ranker_topk;
     out->score = ranker_score;
+    out->block = m->impl->score_batch ? ranker_block : NULL;
     return AR_OK;
 }
 
@@ -620,8 +654,10 @@ void ar_model_ranker_free(ar_ranker *rk) {
     model_ranker *r = rk ? rk->ctx : NULL;
     if (!r)
         return;
-    for (int t = 0; t < MAX_SLOTS; t++)
-        ar__free(r->slots[t]);
+    for (int t = 0; t < MAX_SLOTS; t++) {
+        ar__free(r->slots[t].one);
+        ar__free(r->slots[t].block);
+    }
     ar__free(r);
     rk->ctx = NULL;
 }

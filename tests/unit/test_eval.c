@@ -242,7 +242,7 @@ static void test_options(void **state) {
     ar_error err;
     ar_dataset *ds = small_dataset();
     fixed_ranker f = make_fixed();
-    ar_ranker rk = {&f, fixed_topk, fixed_score};
+    ar_ranker rk = {&f, fixed_topk, fixed_score, NULL};
     assert_int_equal(ar_evaluate(ds, &rk, &o, &r, &err), AR_EINVAL);
     assert_int_equal(r.users, 0);
     ar_dataset_free(ds);
@@ -297,7 +297,7 @@ static void test_full_hand(void **state) {
     (void)state;
     ar_dataset *ds = small_dataset();
     fixed_ranker f = make_fixed();
-    ar_ranker rk = {&f, fixed_topk, fixed_score};
+    ar_ranker rk = {&f, fixed_topk, fixed_score, NULL};
     ar_eval_options o = small_options();
     ar_eval_result r;
     ar_error err;
@@ -313,7 +313,7 @@ static void test_short_lists(void **state) {
     (void)state;
     ar_dataset *ds = small_dataset();
     fixed_ranker f = make_fixed();
-    ar_ranker rk = {&f, fixed_topk, fixed_score};
+    ar_ranker rk = {&f, fixed_topk, fixed_score, NULL};
     ar_eval_options o = small_options();
     o.cutoffs[0] = 10;
     o.n_cutoffs = 1;
@@ -347,7 +347,7 @@ static void test_sampled_given(void **state) {
     f.scores[1][3] = 1.0f;
     f.scores[1][4] = 1.0f;
     static const int32_t neg[] = {5, -1, 4, 3, 4, -1, -1, -1, -1};
-    ar_ranker rk = {&f, NULL, fixed_score};
+    ar_ranker rk = {&f, NULL, fixed_score, NULL};
     ar_eval_options o = small_options();
     o.protocol = AR_PROTOCOL_SAMPLED;
     o.n_negatives = 3;
@@ -452,7 +452,7 @@ static void test_sampled_drawn(void **state) {
     (void)state;
     ar_dataset *ds = random_dataset(3, 300, 80, 60);
     check_ctx c = {ds, 25};
-    ar_ranker rk = {&c, NULL, check_score};
+    ar_ranker rk = {&c, NULL, check_score, NULL};
     ar_eval_options o = ar_eval_options_default();
     o.protocol = AR_PROTOCOL_SAMPLED;
     o.n_negatives = 25;
@@ -520,7 +520,7 @@ static void test_threads_deterministic(void **state) {
     (void)state;
     ar_dataset *ds = random_dataset(5, 2000, 500, 40);
     hash_ranker h = {ar_dataset_n_items(ds)};
-    ar_ranker rk = {&h, hash_topk, hash_scores};
+    ar_ranker rk = {&h, hash_topk, hash_scores, NULL};
     for (int proto = 0; proto < 2; proto++) {
         ar_eval_options o = ar_eval_options_default();
         o.protocol = (ar_protocol)proto;
@@ -744,7 +744,7 @@ static void test_errors(void **state) {
     ar_eval_options o = small_options();
     ar_eval_result r;
     ar_error err;
-    ar_ranker rk = {NULL, failing_topk, NULL};
+    ar_ranker rk = {NULL, failing_topk, NULL, NULL};
     assert_int_equal(ar_evaluate(ds, &rk, &o, &r, &err), AR_EIO);
     assert_non_null(strstr(err.msg, "user '1'"));
     rk.topk = excluded_topk;
@@ -761,7 +761,7 @@ static void test_errors(void **state) {
     o.target_mask = AR_MASK_VALID;
     o.exclude_mask = 0;
     fixed_ranker f = make_fixed();
-    rk = (ar_ranker){&f, hash_topk, NULL};
+    rk = (ar_ranker){&f, hash_topk, NULL, NULL};
     hash_ranker h = {6};
     rk.ctx = &h;
     /* user 2 has a validation item (5); hash_topk ignores the dataset. */

@@ -221,6 +221,48 @@ static void test_ranker_matches_eval_mostpop(void **state) {
     ar_dataset_free(ds);
 }
 
+/* Rankers of models with batch scoring score whole blocks of users at once (ar_ranker.block);
+ * the evaluation must be exactly what one-user-at-a-time scoring gives, with 1 or 3 threads. */
+static void test_ranker_blocks_match_single_scoring(void **state) {
+    (void)state;
+    ar_dataset *ds;
+    assert_int_equal(ar_dataset_synthetic(300, 80, 10, 4, 5, &ds), AR_OK);
+    ar_split_options so = ar_split_options_default();
+    ar_error err;
+    assert_int_equal(ar_dataset_split(ds, &so, &err), AR_OK);
+    const char *names[] = {"ials", "ease"};
+    for (int k = 0; k < 2; k++) {
+        ar_model *m;
+        if (ar_model_create(names[k], &m) != AR_OK)
+            continue; /* not in this build */
+        ar_fit_options fo = ar_fit_options_default();
+        assert_int_equal(ar_model_fit(m, ds, &fo, &err), AR_OK);
+        ar_csr *x;
+        assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+        ar_ranker rk;
+        assert_int_equal(ar_model_ranker(m, x, &rk), AR_OK);
+        assert_non_null(rk.block);
+        ar_eval_options eo = ar_eval_options_default();
+        ar_eval_result a, b, c;
+        eo.n_threads = 1;
+        assert_int_equal(ar_evaluate(ds, &rk, &eo, &a, &err), AR_OK);
+        eo.n_threads = 3;
+        assert_int_equal(ar_evaluate(ds, &rk, &eo, &c, &err), AR_OK);
+        ar_ranker single = rk;
+        single.block = NULL;
+        assert_int_equal(ar_evaluate(ds, &single, &eo, &b, &err), AR_OK);
+        for (int q = 0; q < AR_METRIC_N; q++)
+            for (int cut = 0; cut < a.n_cutoffs; cut++) {
+                assert_true(a.value[q][cut] == b.value[q][cut]);
+                assert_true(a.value[q][cut] == c.value[q][cut]);
+            }
+        ar_model_ranker_free(&rk);
+        ar_csr_free(x);
+        ar_model_free(m);
+    }
+    ar_dataset_free(ds);
+}
+
 static void path_in(char *buf, size_t n, const char *name) {
     snprintf(buf, n, "%s/%s", tmpdir, name);
 }
@@ -311,6 +353,7 @@ int main(void) {
         cmocka_unit_test(test_registry_and_params),
         cmocka_unit_test(test_fit_score_recommend),
         cmocka_unit_test(test_ranker_matches_eval_mostpop),
+        cmocka_unit_test(test_ranker_blocks_match_single_scoring),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_corrupt_model_files),
     };
