@@ -18,6 +18,7 @@
 
 static const ar__model_impl *const registry[] = {
     &ar__mostpop_impl,
+    &ar__bpr_impl,
 };
 #define N_MODELS (sizeof registry / sizeof registry[0])
 
@@ -536,20 +537,35 @@ ar_status ar_model_explain(const ar_model *m, int32_t user, const int32_t *items
 
 /* -- rankers for the evaluator --------------------------------------------------------------- */
 
+/* Families with score_batch are scored a block of RANK_BATCH consecutive training users at a
+ * time (one matrix product instead of RANK_BATCH matrix-vector products, which would each
+ * stream the whole item matrix from memory). The evaluator walks users in blocks of 64 per
+ * thread, so a per-thread cache of the aligned block containing the user hits for the other 63.
+ * Blocks are aligned to multiples of RANK_BATCH, so the scores do not depend on the thread
+ * count. */
+#define RANK_BATCH 64
+
 typedef struct model_ranker {
     const ar_model *m;
     const ar_csr *hist;
     int n_slots;
     size_t slot; /* floats per thread: n_items scores + workspace */
     float *buf;
+    int32_t batch;     /* users per cached block; 0 = score one user at a time */
+    float *cache;      /* n_slots x batch x n_items */
+    int32_t *cache_u0; /* n_slots: first user of the cached block, -1 = none */
 } model_ranker;
 
-static float *slot_of(const model_ranker *r) {
+static int thread_num(void) {
 #ifdef _OPENMP
-    int t = omp_get_thread_num();
+    return omp_get_thread_num();
 #else
-    int t = 0;
+    return 0;
 #endif
+}
+
+static float *slot_of(const model_ranker *r) {
+    int t = thread_num();
     return t < r->n_slots ? r->buf + (size_t)t * r->slot : NULL;
 }
 
@@ -557,9 +573,27 @@ static ar_status ranker_scores(const model_ranker *r, int32_t user, float **out)
     const ar_model *m = r->m;
     if (user < 0 || user >= r->hist->n_rows)
         return AR_ERANGE;
-    float *s = slot_of(r);
-    if (!s)
+    int t = thread_num();
+    if (t >= r->n_slots)
         return AR_EINVAL; /* more threads than the ranker was made for */
+    int32_t n_known = m->n_users < r->hist->n_rows ? m->n_users : r->hist->n_rows;
+    if (r->batch && user < n_known) {
+        int32_t u0 = user / r->batch * r->batch;
+        float *c = r->cache + (size_t)t * (size_t)r->batch * (size_t)m->n_items;
+        if (r->cache_u0[t] != u0) {
+            int32_t ids[RANK_BATCH], n = n_known - u0 < r->batch ? n_known - u0 : r->batch;
+            for (int32_t j = 0; j < n; j++)
+                ids[j] = u0 + j;
+            r->cache_u0[t] = -1;
+            ar_status st = m->impl->score_batch(m, r->hist, ids, n, c);
+            if (st)
+                return st;
+            r->cache_u0[t] = u0;
+        }
+        *out = c + (size_t)(user - u0) * (size_t)m->n_items;
+        return AR_OK;
+    }
+    float *s = slot_of(r);
     int64_t b = r->hist->indptr[user], e = r->hist->indptr[user + 1];
     m->impl->score(m, user < m->n_users ? user : -1, r->hist->indices + b, r->hist->values + b,
                    (int32_t)(e - b), s, s + m->n_items);
@@ -600,7 +634,18 @@ ar_status ar_model_ranker(const ar_model *m, const ar_csr *hist, ar_ranker *out)
     r->n_slots = ar__threads(0);
     r->slot = (size_t)m->n_items + ws_size(m);
     r->buf = ar__alloc_array((size_t)r->n_slots * r->slot, sizeof *r->buf);
-    if (!r->buf) {
+    if (m->impl->score_batch) {
+        r->batch = RANK_BATCH;
+        r->cache = ar__alloc_array((size_t)r->n_slots * (size_t)r->batch * (size_t)m->n_items,
+                                   sizeof *r->cache);
+        r->cache_u0 = ar__alloc_array((size_t)r->n_slots, sizeof *r->cache_u0);
+        for (int t = 0; r->cache_u0 && t < r->n_slots; t++)
+            r->cache_u0[t] = -1;
+    }
+    if (!r->buf || (r->batch && (!r->cache || !r->cache_u0))) {
+        ar__free(r->buf);
+        ar__free(r->cache);
+        ar__free(r->cache_u0);
         ar__free(r);
         return AR_ENOMEM;
     }
@@ -615,6 +660,8 @@ void ar_model_ranker_free(ar_ranker *rk) {
     if (!r)
         return;
     ar__free(r->buf);
+    ar__free(r->cache);
+    ar__free(r->cache_u0);
     ar__free(r);
     rk->ctx = NULL;
 }
