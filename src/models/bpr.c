@@ -111,9 +111,10 @@ static const ar_param_def params[] = {
 typedef struct state {
     int32_t k;
     uint64_t seed;
-    float *P;  /* n_users x k */
-    float *Q;  /* n_items x k */
-    float *b;  /* n_items */
+    uint64_t meta[2]; /* the model file's copy of (k, seed): sections are written from memory */
+    float *P;         /* n_users x k */
+    float *Q;         /* n_items x k */
+    float *b;         /* n_items */
     float *QT; /* k x n_items: Q transposed for scoring; built after fit and load, always owned */
     double *loss; /* epochs; fit only */
     int32_t n_loss;
@@ -842,9 +843,12 @@ enum { TAG_META = AR__MODEL_TAG_STATE, TAG_P, TAG_Q, TAG_B };
 
 static void save(const ar_model *m, ar__secw *w) {
     const state *s = m->state;
-    /* meta: k, seed (fold-in's randomness). */
-    uint64_t meta[2] = {(uint64_t)s->k, s->seed};
-    ar__secw_add(w, TAG_META, 8, 2, 0, meta);
+    /* meta: k, seed (fold-in's randomness); the writer reads it at write time, so it lives in
+     * the state. */
+    state *ms = m->state;
+    ms->meta[0] = (uint64_t)s->k;
+    ms->meta[1] = s->seed;
+    ar__secw_add(w, TAG_META, 8, 2, 0, ms->meta);
     ar__secw_add(w, TAG_P, 4, (uint64_t)m->n_users * (uint64_t)s->k, 0, s->P);
     ar__secw_add(w, TAG_Q, 4, (uint64_t)m->n_items * (uint64_t)s->k, 0, s->Q);
     ar__secw_add(w, TAG_B, 4, (uint64_t)m->n_items, 0, s->b);
