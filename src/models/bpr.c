@@ -390,36 +390,46 @@ static inline int32_t draw_negative(const trainer *t, const sampler *sm, int32_t
     return -1;
 }
 
-/* The updates for one positive (u, i). Returns the summed loss and adds the triples to *n. */
+static inline void prefetch_row(const float *r, int32_t k) {
+#if defined(__GNUC__) || defined(__clang__)
+    for (int32_t f = 0; f < k; f += 16)
+        __builtin_prefetch(r + f, 1, 3);
+#else
+    (void)r, (void)k;
+#endif
+}
+
+/* The updates for one positive (u, i). Returns the summed loss and adds the triples to *n.
+ * The negatives are drawn first and their rows prefetched, so their cache misses overlap. */
 static double train_positive(const trainer *t, const sampler *sm, int32_t u, int32_t i, ar_rng *rng,
                              int64_t *n) {
     state *s = t->s;
     int32_t k = t->k;
     float *pu = s->P + (size_t)u * (size_t)k, *qi = s->Q + (size_t)i * (size_t)k;
     float *bi = t->has_bias ? &s->b[i] : NULL;
-    double loss = 0;
-    if (t->hardest) {
-        int32_t best = -1;
-        float best_x = -INFINITY;
-        for (int c = 0; c < t->negatives; c++) {
-            int32_t j = draw_negative(t, sm, u, rng);
-            if (j < 0)
-                continue;
-            float xj = dot(pu, s->Q + (size_t)j * (size_t)k, k) + s->b[j];
-            if (xj > best_x)
-                best_x = xj, best = j;
-        }
-        if (best >= 0) {
-            loss += t->step(pu, qi, s->Q + (size_t)best * (size_t)k, bi,
-                            t->has_bias ? &s->b[best] : NULL, k, &t->h);
-            ++*n;
-        }
-        return loss;
-    }
+    int32_t js[64];
+    int nj = 0;
     for (int c = 0; c < t->negatives; c++) {
         int32_t j = draw_negative(t, sm, u, rng);
-        if (j < 0)
-            continue;
+        if (j >= 0) {
+            js[nj++] = j;
+            prefetch_row(s->Q + (size_t)j * (size_t)k, k);
+        }
+    }
+    double loss = 0;
+    if (t->hardest && nj > 1) {
+        int32_t best = js[0];
+        float best_x = -INFINITY;
+        for (int c = 0; c < nj; c++) {
+            float xj = dot(pu, s->Q + (size_t)js[c] * (size_t)k, k) + s->b[js[c]];
+            if (xj > best_x)
+                best_x = xj, best = js[c];
+        }
+        js[0] = best;
+        nj = 1;
+    }
+    for (int c = 0; c < nj; c++) {
+        int32_t j = js[c];
         loss += t->step(pu, qi, s->Q + (size_t)j * (size_t)k, bi, t->has_bias ? &s->b[j] : NULL, k,
                         &t->h);
         ++*n;
@@ -583,8 +593,13 @@ static double epoch_deterministic(const trainer *tr, strata *t, const float *pop
                 shuffle2(t->pu + lo, t->pi + lo, hi - lo, &r);
                 sampler sm = {t->iperm + o, len, popw ? t->prob + o : NULL,
                               popw ? t->alias + o : NULL};
-                for (int64_t p = lo; p < hi; p++)
+                for (int64_t p = lo; p < hi; p++) {
+                    if (p + 1 < hi) {
+                        prefetch_row(tr->s->P + (size_t)t->pu[p + 1] * (size_t)tr->k, tr->k);
+                        prefetch_row(tr->s->Q + (size_t)t->pi[p + 1] * (size_t)tr->k, tr->k);
+                    }
                     l += train_positive(tr, &sm, t->pu[p], t->pi[p], &r, &n);
+                }
             }
             t->loss[b] = l;
             t->count[b] = n;
