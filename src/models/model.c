@@ -544,6 +544,7 @@ ar_status ar_model_explain(const ar_model *m, int32_t user, const int32_t *items
  * Blocks are aligned to multiples of RANK_BATCH, so the scores do not depend on the thread
  * count. */
 #define RANK_BATCH 64
+#define RANK_CACHE_BYTES ((size_t)64 << 20)
 
 typedef struct model_ranker {
     const ar_model *m;
@@ -635,7 +636,16 @@ ar_status ar_model_ranker(const ar_model *m, const ar_csr *hist, ar_ranker *out)
     r->slot = (size_t)m->n_items + ws_size(m);
     r->buf = ar__alloc_array((size_t)r->n_slots * r->slot, sizeof *r->buf);
     if (m->impl->score_batch) {
+        /* At most RANK_CACHE_BYTES of cached scores per thread: a power of two <= RANK_BATCH
+         * users (so blocks stay aligned with the evaluator's), or none for huge catalogues. */
         r->batch = RANK_BATCH;
+        while (r->batch > 1 &&
+               (size_t)r->batch * (size_t)m->n_items * sizeof(float) > RANK_CACHE_BYTES)
+            r->batch /= 2;
+        if (r->batch < 4)
+            r->batch = 0;
+    }
+    if (r->batch) {
         r->cache = ar__alloc_array((size_t)r->n_slots * (size_t)r->batch * (size_t)m->n_items,
                                    sizeof *r->cache);
         r->cache_u0 = ar__alloc_array((size_t)r->n_slots, sizeof *r->cache_u0);

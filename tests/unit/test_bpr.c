@@ -339,6 +339,47 @@ static void test_foldin_explain_batch(void **state) {
     ar_dataset_free(ds);
 }
 
+/* The evaluator's ranker (blocks of users scored with sgemm) gives the same metrics for 1 and 2
+ * threads, and recommends what ar_model_recommend does. */
+static void test_ranker(void **state) {
+    (void)state;
+    ar_dataset *ds = synthetic();
+    ar_model *m = make("{\"epochs\": 10, \"factors\": 16, \"lr\": 0.1}");
+    fit(m, ds, 2);
+    ar_csr *x;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 1, &x), AR_OK);
+    ar_ranker rk;
+    assert_int_equal(ar_model_ranker(m, x, &rk), AR_OK);
+    ar_eval_result r[2];
+    for (int t = 0; t < 2; t++) {
+        ar_eval_options eo = ar_eval_options_default();
+        eo.n_threads = t + 1;
+        ar_error err;
+        if (ar_evaluate(ds, &rk, &eo, &r[t], &err))
+            fail_msg("%s", err.msg);
+    }
+    assert_memory_equal(r[0].value, r[1].value, sizeof r[0].value);
+    assert_true(r[0].value[AR_METRIC_RECALL][0] > 0.05);
+    for (int32_t u = 0; u < 200; u += 37) {
+        int32_t a[10], b[10], na, nb;
+        const int32_t *h = x->indices + x->indptr[u];
+        int32_t n = (int32_t)(x->indptr[u + 1] - x->indptr[u]);
+        assert_int_equal(rk.topk(rk.ctx, u, h, n, 10, a, &na), AR_OK);
+        assert_int_equal(ar_model_recommend(m, u, h, NULL, n, 10,
+                                            &(ar_rec_filter){.exclude_history = 1}, b, NULL, &nb),
+                         AR_OK);
+        assert_int_equal(na, nb);
+        int same = 0; /* sgemm and the scoring kernel may round differently: allow a swap */
+        for (int32_t j = 0; j < na; j++)
+            same += a[j] == b[j];
+        assert_true(same >= na - 2);
+    }
+    ar_model_ranker_free(&rk);
+    ar_csr_free(x);
+    ar_model_free(m);
+    ar_dataset_free(ds);
+}
+
 static void test_space(void **state) {
     (void)state;
     ar_model *m = make(NULL);
@@ -440,6 +481,7 @@ int main(void) {
         cmocka_unit_test(test_deterministic_threads),
         cmocka_unit_test(test_learns),
         cmocka_unit_test(test_foldin_explain_batch),
+        cmocka_unit_test(test_ranker),
         cmocka_unit_test(test_space),
         cmocka_unit_test(test_save_load),
     };
