@@ -42,6 +42,8 @@
  * State (float32, row-major): P[n_users x k] user factors, Q[n_items x k] item factors,
  * b[n_items] item biases (all zero without item_bias). Initial factors are N(0, init_std^2) from
  * the RNG stream of their row.
+ * Scoring one user reads QT[k x n_items], Q transposed (built after fit and load, not saved);
+ * batches of users use sgemm on Q.
  */
 #include "models/bpr.h"
 
@@ -202,12 +204,11 @@ __attribute__((target("avx2,fma"))) static float step_avx2(float *restrict pu, f
 }
 #endif
 
+/* Whether the AVX2 + FMA clones may run (a read of the CPU model libgcc/compiler-rt fill at
+ * start-up: cheap, and free of shared mutable state, so safe from any thread). */
 static int use_avx2(void) {
 #ifdef HAVE_AVX2_CLONE
-    static int cached = -1;
-    if (cached < 0)
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return cached;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif
