@@ -542,6 +542,7 @@ ar_status ar_model_explain(const ar_model *m, int32_t user, const int32_t *items
  * scoring, the scores of the block of users the thread was told about (ar_ranker.block). */
 #define MAX_SLOTS 256
 #define MAX_BLOCK 64
+#define MAX_BLOCK_BYTES ((size_t)64 << 20) /* per thread; larger catalogues score one by one */
 
 typedef struct slot {
     float *one;         /* n_items scores + workspace */
@@ -577,8 +578,9 @@ static ar_status ranker_block(void *ctx, int32_t first, int32_t end) {
     if (!sl)
         return AR_ENOMEM;
     sl->first = sl->end = 0;
-    if (end - first > MAX_BLOCK || end > m->n_users || first < 0)
-        return AR_OK; /* users the model has no state for: scored one by one */
+    if (end - first > MAX_BLOCK || end > m->n_users || first < 0 ||
+        (size_t)MAX_BLOCK * (size_t)m->n_items * sizeof(float) > MAX_BLOCK_BYTES)
+        return AR_OK; /* scored one by one */
     if (!sl->block &&
         !(sl->block = ar__alloc_array((size_t)MAX_BLOCK * (size_t)m->n_items, sizeof(float))))
         return AR_ENOMEM;

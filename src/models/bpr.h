@@ -1,0 +1,58 @@
+/*
+ * bpr.h -- BPR-MF kernels exposed to the unit tests (internal, not API).
+ *
+ * The model itself is reached through the zoo interface (ar_model_create("bpr")); these are
+ * the pieces a test checks on their own: the single-triple SGD step and its naive reference, the
+ * alias sampler, and the per-epoch training loss.
+ */
+#ifndef AR_MODELS_BPR_H
+#define AR_MODELS_BPR_H
+
+#include "models/model.h"
+
+/* Regularisation and step size of one SGD step. */
+typedef struct ar__bpr_hyper {
+    float lr;       /* learning rate of this epoch */
+    float reg_user; /* L2 on the user vector */
+    float reg_pos;  /* L2 on the positive item's vector */
+    float reg_neg;  /* L2 on the negative item's vector */
+    float reg_bias; /* L2 on the item biases */
+} ar__bpr_hyper;
+
+/* One stochastic gradient *ascent* step on ln sigmoid(x_uij) - regularisation for the triple
+ * (u, i, j), where x_uij = pu . (qi - qj) + bi - bj:
+ *   g  = sigmoid(-x_uij)
+ *   pu += lr (g (qi - qj) - reg_user pu)
+ *   qi += lr (g pu        - reg_pos  qi)
+ *   qj += lr (-g pu       - reg_neg  qj)
+ *   bi += lr (g  - reg_bias bi),  bj += lr (-g - reg_bias bj)
+ * with every right-hand side using the values from before the step. pu, qi, qj: k floats each,
+ * distinct rows (qi != qj). bi, bj: the item biases, or both NULL when the model has none.
+ * Returns the triple's loss -ln sigmoid(x_uij) before the step. */
+float ar__bpr_step(float *restrict pu, float *restrict qi, float *restrict qj, float *bi, float *bj,
+                   int32_t k, const ar__bpr_hyper *h);
+/* The same step written the obvious way, in double precision: the reference the test compares
+ * ar__bpr_step against. */
+float ar__bpr_step_ref(float *pu, float *qi, float *qj, float *bi, float *bj, int32_t k,
+                       const ar__bpr_hyper *h);
+
+/* Walker's alias method (Vose's construction). Builds a table over n >= 1 outcomes with weights
+ * w[0..n) (non-negative; all zero means uniform) into prob[n] and alias[n]; work: n doubles and
+ * n int32 of scratch. A draw then costs O(1). */
+void ar__alias_build(const float *w, int32_t n, float *prob, int32_t *alias, double *work_d,
+                     int32_t *work_i);
+static inline int32_t ar__alias_draw(const float *prob, const int32_t *alias, int32_t n,
+                                     ar_rng *rng) {
+    /* One 64-bit draw: the high 32 bits pick the column (multiply-shift, bias < n / 2^32), the
+     * low 24 bits the coin. */
+    uint64_t r = ar_rng_next(rng);
+    int32_t c = (int32_t)(((r >> 32) * (uint64_t)n) >> 32);
+    float coin = (float)(r & 0xFFFFFF) * (1.0f / 16777216.0f);
+    return coin < prob[c] ? c : alias[c];
+}
+
+/* Mean BPR loss (-ln sigmoid over the triples drawn) of the given epoch of the last fit, or NAN
+ * when the model was loaded from a file or the epoch is out of range. */
+double ar__bpr_epoch_loss(const ar_model *m, int32_t epoch);
+
+#endif
