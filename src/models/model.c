@@ -17,7 +17,8 @@
 #endif
 
 static const ar__model_impl *const registry[] = {
-    &ar__mostpop_impl, &ar__itemknn_impl, &ar__rp3beta_impl, &ar__ease_impl, &ar__ials_impl,
+    &ar__mostpop_impl, &ar__itemknn_impl, &ar__rp3beta_impl,
+    &ar__ease_impl,    &ar__ials_impl,    &ar__bpr_impl,
 };
 #define N_MODELS (sizeof registry / sizeof registry[0])
 
