@@ -11,23 +11,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "agentrec.h"
+#include "bench_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void die(const char *what, ar_status st, const ar_error *err) {
-    fprintf(stderr, "bench_bpr: %s: %s (%s)\n", what, ar_strerror(st), err ? err->msg : "");
-    exit(1);
-}
 
 #define MAX_EPOCHS 64
 
@@ -40,7 +30,7 @@ static int on_epoch(void *data, int64_t done, int64_t total) {
     (void)done, (void)total;
     clock_log *c = data;
     if (c->n <= MAX_EPOCHS)
-        c->t[c->n++] = now();
+        c->t[c->n++] = bench_now();
     return 0;
 }
 
@@ -55,12 +45,12 @@ static double epoch_seconds(const ar_dataset *ds, const char *mode, int threads,
     ar_error err;
     ar_status st = ar_model_create("bpr", &m);
     if (st)
-        die("create", st, NULL);
+        bench_die("bench_bpr", "create", st, NULL);
     char e[16];
     snprintf(e, sizeof e, "%d", epochs);
     if ((st = ar_model_set(m, "factors", "64", &err)) ||
         (st = ar_model_set(m, "epochs", e, &err)) || (st = ar_model_set(m, "mode", mode, &err)))
-        die("set", st, &err);
+        bench_die("bench_bpr", "set", st, &err);
     clock_log c = {.n = 0};
     ar_fit_options o = ar_fit_options_default();
     o.n_threads = threads;
@@ -68,9 +58,9 @@ static double epoch_seconds(const ar_dataset *ds, const char *mode, int threads,
     o.progress_data = &c;
     /* The fit calls on_epoch after each epoch. The first interval also holds building the
      * training matrix and the initial factors, which the median leaves out. */
-    double t0 = now();
+    double t0 = bench_now();
     if ((st = ar_model_fit(m, ds, &o, &err)))
-        die("fit", st, &err);
+        bench_die("bench_bpr", "fit", st, &err);
     double d[MAX_EPOCHS];
     int n = 0;
     for (int i = 0; i < c.n; i++)
@@ -87,22 +77,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_bpr: EPOCHS is 1..%d\n", MAX_EPOCHS);
         return 2;
     }
-    char train[512], test[512];
-    snprintf(train, sizeof train, "%s/gowalla-lightgcn/train.txt", dir);
-    snprintf(test, sizeof test, "%s/gowalla-lightgcn/test.txt", dir);
-    if (access(train, R_OK) != 0 || access(test, R_OK) != 0) {
-        printf("bench_bpr: skipped (%s not found)\n", train);
-        return 0;
-    }
-    ar_import_options io = ar_import_options_default();
-    io.format = AR_FORMAT_LIGHTGCN;
-    io.train = train;
-    io.test = test;
+    char gdir[512];
+    snprintf(gdir, sizeof gdir, "%s/gowalla-lightgcn", dir);
     ar_dataset *ds;
-    ar_error err;
-    ar_status st = ar_import(&io, &ds, &err);
-    if (st)
-        die("import", st, &err);
+    if (bench_load_lightgcn("bench_bpr", gdir, &ds))
+        return 0;
     printf("gowalla-lightgcn: %d users, %d items, 64 factors, 1 negative, %d epochs per fit\n",
            ar_dataset_n_users(ds), ar_dataset_n_items(ds), epochs);
     const char *modes[] = {"hogwild", "deterministic"};

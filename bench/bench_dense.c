@@ -15,6 +15,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "agentrec.h"
+#include "bench_common.h"
 #include "core/core.h"
 #include "models/dense.h"
 
@@ -45,10 +46,10 @@ static double sgemm_gflops(int n, int threads) {
     openblas_set_num_threads(threads);
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = ar__now();
+        double t0 = bench_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
                     n);
-        double t = ar__now() - t0;
+        double t = bench_now() - t0;
         if (t < best)
             best = t;
     }
@@ -78,24 +79,10 @@ int main(int argc, char **argv) {
         else
             dir = argv[i];
     }
-    char train[1024], test[1024];
-    snprintf(train, sizeof train, "%s/train.txt", dir);
-    snprintf(test, sizeof test, "%s/test.txt", dir);
-    struct stat sb;
-    if (stat(train, &sb) != 0) {
-        printf("bench_dense: %s not found; skipped\n", train);
-        return 0;
-    }
-    ar_import_options io = ar_import_options_default();
-    io.format = AR_FORMAT_LIGHTGCN;
-    io.train = train;
-    io.test = test;
     ar_dataset *ds;
     ar_error err;
-    if (ar_import(&io, &ds, &err)) {
-        fprintf(stderr, "bench_dense: %s\n", err.msg);
-        return 1;
-    }
+    if (bench_load_lightgcn("bench_dense", dir, &ds))
+        return 0;
     ar_csr *x, *xt;
     if (ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x) || ar_csr_transpose(x, &xt))
         return 1;
@@ -117,10 +104,10 @@ int main(int argc, char **argv) {
         int reps = 3;
         double best = 1e30;
         for (int e = 0; e < reps; e++) {
-            double t0 = ar__now();
+            double t0 = bench_now();
             ar__ials_solve(&c, xt, w, v, threads);
             ar__ials_solve(&c, x, v, w, threads);
-            double t = ar__now() - t0;
+            double t = bench_now() - t0;
             if (t < best)
                 best = t;
         }
@@ -143,12 +130,12 @@ int main(int argc, char **argv) {
         ar_model_set(m, "solver", solver ? "exact" : "cg", NULL);
         ar_fit_options fo = ar_fit_options_default();
         fo.n_threads = threads;
-        double t0 = ar__now();
+        double t0 = bench_now();
         if (ar_model_fit(m, ds, &fo, &err)) {
             fprintf(stderr, "bench_dense: %s\n", err.msg);
             return 1;
         }
-        double t = ar__now() - t0;
+        double t = bench_now() - t0;
         printf("ials fit %-12s: %d epochs in %.2f s (%.3f s/epoch); implicit 0.7.3 reference: cg "
                "3.6 s, exact ~10 s at sgemm 236 GFLOP/s\n",
                names[solver], epochs, t, t / epochs);
@@ -161,14 +148,14 @@ int main(int argc, char **argv) {
         int32_t *users = malloc((size_t)chunk * sizeof *users);
         double best = 1e30;
         for (int rep = 0; rep < 2; rep++) {
-            double t0 = ar__now();
+            double t0 = bench_now();
             for (int32_t u0 = 0; u0 < nu; u0 += chunk) {
                 int32_t n = u0 + chunk < nu ? chunk : nu - u0;
                 for (int32_t i = 0; i < n; i++)
                     users[i] = u0 + i;
                 ar_model_score_batch(m, x, users, n, scores);
             }
-            double t = ar__now() - t0;
+            double t = bench_now() - t0;
             if (t < best)
                 best = t;
         }
@@ -186,9 +173,9 @@ int main(int argc, char **argv) {
         ar_model_set(m, "lambda", "500", NULL);
         ar_fit_options fo = ar_fit_options_default();
         fo.n_threads = threads;
-        double t0 = ar__now();
+        double t0 = bench_now();
         ar_status st = ar_model_fit(m, ds, &fo, &err);
-        double t = ar__now() - t0;
+        double t = bench_now() - t0;
         if (st)
             printf("ease: %s\n", err.msg);
         else {

@@ -11,22 +11,12 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "agentrec.h"
+#include "bench_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
-
-static double clock_s(clockid_t id) {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void die(const char *what, ar_status st, const ar_error *err) {
-    fprintf(stderr, "bench_knn: %s: %s (%s)\n", what, ar_strerror(st), err ? err->msg : "");
-    exit(1);
-}
 
 /* Best wall time of 3 fits; *cpu gets the process CPU seconds of that fit (all threads), which
  * says how much of the wall time was other processes' when the machine is shared. */
@@ -38,15 +28,16 @@ static double best_fit(const ar_dataset *ds, const char *name, const char *param
         ar_error err;
         ar_status st = ar_model_create(name, &m);
         if (st)
-            die(name, st, NULL);
+            bench_die("bench_knn", name, st, NULL);
         if ((st = ar_model_set_json(m, params, &err)))
-            die("parameters", st, &err);
+            bench_die("bench_knn", "parameters", st, &err);
         ar_fit_options o = ar_fit_options_default();
         o.n_threads = threads;
-        double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        double t0 = bench_clock(CLOCK_MONOTONIC), c0 = bench_clock(CLOCK_PROCESS_CPUTIME_ID);
         if ((st = ar_model_fit(m, ds, &o, &err)))
-            die("fit", st, &err);
-        double t = clock_s(CLOCK_MONOTONIC) - t0, c = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            bench_die("bench_knn", "fit", st, &err);
+        double t = bench_clock(CLOCK_MONOTONIC) - t0,
+               c = bench_clock(CLOCK_PROCESS_CPUTIME_ID) - c0;
         ar_model_free(m);
         if (t < best) {
             best = t;
@@ -60,22 +51,11 @@ int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : getenv("AR_SHARED_DATA");
     if (!dir)
         dir = "../shared/data";
-    char train[512], test[512];
-    snprintf(train, sizeof train, "%s/gowalla-lightgcn/train.txt", dir);
-    snprintf(test, sizeof test, "%s/gowalla-lightgcn/test.txt", dir);
-    if (access(train, R_OK) != 0 || access(test, R_OK) != 0) {
-        printf("bench_knn: skipped (%s not found)\n", train);
-        return 0;
-    }
-    ar_import_options io = ar_import_options_default();
-    io.format = AR_FORMAT_LIGHTGCN;
-    io.train = train;
-    io.test = test;
+    char gdir[512];
+    snprintf(gdir, sizeof gdir, "%s/gowalla-lightgcn", dir);
     ar_dataset *ds;
-    ar_error err;
-    ar_status st = ar_import(&io, &ds, &err);
-    if (st)
-        die("import", st, &err);
+    if (bench_load_lightgcn("bench_knn", gdir, &ds))
+        return 0;
     printf("gowalla-lightgcn: %d users, %d items, %lld training interactions\n",
            ar_dataset_n_users(ds), ar_dataset_n_items(ds),
            (long long)ar_dataset_count(ds, AR_MASK_TRAIN));

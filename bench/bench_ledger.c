@@ -5,7 +5,8 @@
  * usage: bench_ledger [DIR]   (a scratch directory, default /tmp)
  */
 #define _POSIX_C_SOURCE 200809L
-#include "core/core.h"
+#include "agentrec.h"
+#include "bench_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ int main(int argc, char **argv) {
     static const char *names[4] = {"loss", "recall@20", "ndcg@20", "revenue"};
 
     int64_t run = new_run(l);
-    double t0 = ar__now();
+    double t0 = bench_now();
     clock_t c0 = clock();
     for (int b = 0; b < TOTAL / BATCH; b++) {
         for (int k = 0; k < BATCH; k++) {
@@ -54,11 +55,11 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    double batched = ar__now() - t0;
+    double batched = bench_now() - t0;
     double batched_cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
 
     run = new_run(l);
-    t0 = ar__now();
+    t0 = bench_now();
     for (int i = 0; i < SINGLE; i++) {
         ar_metric_point p = {names[i % 4], 1.0 / (i + 1), i / 4, AR_SCOPE_INNER, "valid"};
         if (ar_ledger_log_metric(l, run, &p, NULL)) {
@@ -66,16 +67,16 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    double single = (ar__now() - t0) * (TOTAL / SINGLE);
+    double single = (bench_now() - t0) * (TOTAL / SINGLE);
 
-    t0 = ar__now();
+    t0 = bench_now();
     ar_run_query qy = ar_run_query_default();
     qy.metric = "recall@20";
     qy.split = "valid";
     ar_run_list *best;
     if (ar_ledger_runs(l, &qy, &best))
         return 1;
-    double query = ar__now() - t0;
+    double query = bench_now() - t0;
     ar_run_list_free(best);
 
     printf("ledger (sqlite, WAL, synchronous=NORMAL): %d metric points\n", TOTAL);

@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "agentrec.h"
+#include "bench_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,27 +18,16 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void die(const char *what, ar_status st, const ar_error *err) {
-    fprintf(stderr, "bench_load: %s: %s (%s)\n", what, ar_strerror(st), err ? err->msg : "");
-    exit(1);
-}
-
 static double best_import(const ar_import_options *o) {
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
         ar_dataset *ds;
         ar_error err;
-        double t0 = now();
+        double t0 = bench_now();
         ar_status st = ar_import(o, &ds, &err);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         if (st)
-            die("import", st, &err);
+            bench_die("bench_load", "import", st, &err);
         ar_dataset_free(ds);
         if (t < best)
             best = t;
@@ -50,11 +40,11 @@ static double best_load(const char *path, int verify) {
     for (int rep = 0; rep < 3; rep++) {
         ar_dataset *ds;
         ar_error err;
-        double t0 = now();
+        double t0 = bench_now();
         ar_status st = ar_dataset_load(path, verify, &ds, &err);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         if (st)
-            die("load", st, &err);
+            bench_die("bench_load", "load", st, &err);
         ar_dataset_free(ds);
         if (t < best)
             best = t;
@@ -67,10 +57,10 @@ static void compare(const char *name, const ar_import_options *o, const char *bi
     ar_error err;
     ar_status st = ar_import(o, &ds, &err);
     if (st)
-        die("import", st, &err);
+        bench_die("bench_load", "import", st, &err);
     long long n = (long long)ar_dataset_n_interactions(ds);
     if ((st = ar_dataset_save(ds, bin, &err)))
-        die("save", st, &err);
+        bench_die("bench_load", "save", st, &err);
     ar_dataset_free(ds);
     double t_text = best_import(o);
     double t_load = best_load(bin, 1);
@@ -94,7 +84,7 @@ int main(int argc, char **argv) {
     ar_dataset *ds;
     ar_status st = ar_dataset_synthetic(50000, 40000, 20, 32, 1, &ds);
     if (st)
-        die("synthetic", st, NULL);
+        bench_die("bench_load", "synthetic", st, NULL);
     FILE *f = fopen(csv, "w");
     if (!f) {
         perror(csv);

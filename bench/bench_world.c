@@ -10,23 +10,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "agentrec.h"
+#include "bench_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void die(const char *what, ar_status st, const ar_error *err) {
-    fprintf(stderr, "bench_world: %s: %s (%s)\n", what, ar_strerror(st), err->msg);
-    exit(1);
-}
 
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 0, days = argc > 2 ? atoi(argv[2]) : 90;
@@ -44,12 +34,12 @@ int main(int argc, char **argv) {
     ar_error err;
     ar_status st = ar_world_config_parse(buf, strlen(buf), &cfg, &err);
     if (st)
-        die("config", st, &err);
-    double t0 = now();
+        bench_die("bench_world", "config", st, &err);
+    double t0 = bench_now();
     ar_world *w;
     if ((st = ar_world_create(cfg, 1, threads, &w, &err)))
-        die("create", st, &err);
-    double t_create = now() - t0;
+        bench_die("bench_world", "create", st, &err);
+    double t_create = bench_now() - t0;
     ar_world_policy pol;
     ar_world_policy_builtin(w, "popular", &pol);
 
@@ -62,16 +52,16 @@ int main(int argc, char **argv) {
     go.n_threads = threads;
     ar_world_eval_result r;
     ar_dataset *ds;
-    t0 = now();
+    t0 = bench_now();
     if ((st = ar_world_generate(w, &pol, &go, &ds, &r, &err)))
-        die("generate", st, &err);
-    double t_gen = now() - t0;
+        bench_die("bench_world", "generate", st, &err);
+    double t_gen = bench_now() - t0;
     eo.visits = r.visits;
     ar_world_eval_result r2;
-    t0 = now();
+    t0 = bench_now();
     if ((st = ar_world_eval(w, &pol, &eo, &r2, &err)))
-        die("simulate", st, &err);
-    double t_sim = now() - t0;
+        bench_die("bench_world", "simulate", st, &err);
+    double t_sim = bench_now() - t0;
     char path[] = "/tmp/bench_world_XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) {
@@ -79,10 +69,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     close(fd);
-    t0 = now();
+    t0 = bench_now();
     if ((st = ar_dataset_save(ds, path, &err)))
-        die("save", st, &err);
-    double t_save = now() - t0;
+        bench_die("bench_world", "save", st, &err);
+    double t_save = bench_now() - t0;
     unlink(path);
     printf("world 50000 customers x 20000 items, %d days, %d threads (0 = all)\n", days, threads);
     printf("  draw world        %8.3f s\n", t_create);
