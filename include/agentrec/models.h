@@ -74,7 +74,12 @@ char *ar_model_space_json(const ar_model *m);
 
 typedef struct ar_fit_options {
     unsigned train_mask; /* splits to learn from (AR_MASK_TRAIN) */
-    int n_threads;       /* 0 = all; results do not depend on it (except Hogwild BPR) */
+    /* Optional event-type weights (see ar_dataset_csr_events): the training matrix then sums
+     * weights[event] instead of the interaction values, and events of weight 0 are ignored.
+     * NULL (default) = the values as they are. */
+    const float *event_weights;
+    int n_event_weights;
+    int n_threads; /* 0 = all; results do not depend on it (except Hogwild BPR) */
     uint64_t seed;
     /* Memory the fit may use, in bytes; 0 = the machine's available memory. Models that know
      * their need up front (EASE) refuse with AR_ENOMEM and a message before allocating. */

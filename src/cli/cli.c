@@ -265,3 +265,45 @@ double cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+int cli_event_weights(const char *cmd, const ar_dataset *ds, const char *spec, float **w, int *n) {
+    *n = ar_dataset_n_events(ds);
+    *w = calloc((size_t)*n, sizeof **w);
+    char *copy = strdup(spec);
+    if (!*w || !copy) {
+        free(*w);
+        free(copy);
+        *w = NULL;
+        return cli_error(cmd, "out of memory");
+    }
+    int rc = 0;
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t && !rc;
+         t = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(t, '=');
+        double v = 1;
+        if (eq) {
+            *eq = 0;
+            char *end;
+            v = strtod(eq + 1, &end);
+            if (!eq[1] || *end || !(v >= 0) || v > 1e6) {
+                rc = cli_error(cmd, "--events: bad weight '%s' for %s (expected 0 to 1e6)", eq + 1,
+                               t);
+                break;
+            }
+        }
+        int code = -1;
+        for (int e = 0; e < *n; e++)
+            if (strcmp(ar_dataset_event_name(ds, e), t) == 0)
+                code = e;
+        if (code < 0)
+            rc = cli_error(cmd, "--events: the dataset has no event '%s'", t);
+        else
+            (*w)[code] = (float)v;
+    }
+    free(copy);
+    if (rc) {
+        free(*w);
+        *w = NULL;
+    }
+    return rc;
+}

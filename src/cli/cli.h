@@ -74,6 +74,10 @@ bool cli_parse_cutoffs(const char *s, int32_t *k, int *n, int max);
  * when params_json is non-NULL). Prints the error and returns NULL on failure. */
 ar_model *cli_model(const char *cmd, const char *name, const cli_list *params,
                     const char *params_json);
+/* Parses event weights "click=1,cart=2,purchase=4" (a bare name weighs 1; events not listed
+ * weigh 0) against ds's event names into *w (ar_dataset_n_events(ds) entries, caller frees with
+ * free()). Prints the error and returns CLI_FAIL on an unknown event or a bad weight. */
+int cli_event_weights(const char *cmd, const ar_dataset *ds, const char *spec, float **w, int *n);
 /* Peak resident memory of this process in MiB. */
 double cli_peak_rss_mb(void);
 /* Seconds on a monotonic clock. */

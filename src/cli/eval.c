@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int run(int argc, char **argv);
@@ -16,6 +17,7 @@ const cli_cmd cmd_eval = {
     "  --model NAME          fit NAME on the train split and evaluate it (agentrec train --list)\n"
     "  --param key=value     a hyperparameter of NAME (repeatable); --params JSON for many\n"
     "  --model-file M        evaluate a model saved by 'agentrec train'\n"
+    "  --events LIST         with --model: fit on these events and weights (see train --help)\n"
     "  --ranked FILE         evaluate lists 'user<TAB>item item ...' (external ids, best first)\n"
     "  --k LIST              cutoffs, e.g. 20 or 10,20,50 (default 20)\n"
     "  --metrics LIST        recall,ndcg,hr,precision,mrr,map,coverage,novelty,gini\n"
@@ -34,6 +36,7 @@ const cli_cmd cmd_eval = {
     run};
 
 static int run(int argc, char **argv) {
+    const char *events = NULL;
     const char *model = NULL, *model_file = NULL, *params_json = NULL, *ranked = NULL, *ks = "20",
                *metrics = NULL, *protocol = "full", *negfile = NULL, *target = "test";
     bool json = false;
@@ -54,6 +57,7 @@ static int run(int argc, char **argv) {
         {"negatives-file", OPT_STR, &negfile},
         {"target", OPT_STR, &target},
         {"seed", OPT_U64, &o.seed},
+        {"events", OPT_STR, &events},
         {"user-fraction", OPT_DOUBLE, &o.user_fraction},
         {"threads", OPT_INT, &o.n_threads},
         {"json", OPT_FLAG, &json},
@@ -110,6 +114,7 @@ static int run(int argc, char **argv) {
         return CLI_FAIL;
     ar_error err;
     ar_model *mdl = NULL;
+    float *ew = NULL;
     ar_csr *train = NULL;
     double fit_s = 0;
     ar_ranked_lists *rl = NULL;
@@ -131,6 +136,9 @@ static int run(int argc, char **argv) {
             if (!(mdl = cli_model("eval", model, &params, params_json)))
                 goto done;
             ar_fit_options fo = ar_fit_options_default();
+            if (events && cli_event_weights("eval", ds, events, &ew, &fo.n_event_weights))
+                goto done;
+            fo.event_weights = ew;
             fo.n_threads = o.n_threads;
             fo.seed = o.seed;
             ar_progress *fp = cli_progress(model);
@@ -217,6 +225,7 @@ done:
     if (mdl)
         ar_model_ranker_free(&ranker);
     ar_model_free(mdl);
+    free(ew);
     ar_csr_free(train);
     ar_ranked_lists_free(rl);
     ar_free_array(neg);

@@ -19,6 +19,8 @@ const cli_cmd cmd_train = {
     "  --param key=value     a hyperparameter (repeatable; see --space for names and ranges)\n"
     "  --params JSON         hyperparameters as one JSON object, e.g. '{\"k\": 100}'\n"
     "  --splits LIST         splits to learn from: train (default), or train,valid\n"
+    "  --events LIST         learn from these events with these weights, e.g.\n"
+    "                        click=1,cart=2,purchase=4 (others ignored; default: all, values)\n"
     "  --threads N, --seed S results do not depend on the thread count (except Hogwild BPR)\n"
     "  --json                print {model, params, fit_seconds, peak_rss_mb, out}\n"
     "The model file is written atomically and records the dataset's fingerprint, so\n"
@@ -26,22 +28,18 @@ const cli_cmd cmd_train = {
     run};
 
 static int run(int argc, char **argv) {
-    const char *model = NULL, *out = NULL, *space = NULL, *params_json = NULL, *splits = "train";
+    const char *model = NULL, *out = NULL, *space = NULL, *params_json = NULL, *splits = "train",
+               *events = NULL;
     bool list = false, json = false;
     cli_list params = {0};
     ar_fit_options fo = ar_fit_options_default();
     const cli_opt opts[] = {
-        {"model", OPT_STR, &model},
-        {"param", OPT_LIST, &params},
-        {"params", OPT_STR, &params_json},
-        {"out", OPT_STR, &out},
-        {"list", OPT_FLAG, &list},
-        {"space", OPT_STR, &space},
-        {"splits", OPT_STR, &splits},
-        {"threads", OPT_INT, &fo.n_threads},
-        {"seed", OPT_U64, &fo.seed},
-        {"json", OPT_FLAG, &json},
-        {NULL, OPT_FLAG, NULL},
+        {"model", OPT_STR, &model},        {"param", OPT_LIST, &params},
+        {"params", OPT_STR, &params_json}, {"out", OPT_STR, &out},
+        {"list", OPT_FLAG, &list},         {"space", OPT_STR, &space},
+        {"splits", OPT_STR, &splits},      {"threads", OPT_INT, &fo.n_threads},
+        {"seed", OPT_U64, &fo.seed},       {"events", OPT_STR, &events},
+        {"json", OPT_FLAG, &json},         {NULL, OPT_FLAG, NULL},
     };
     const char *pos[1];
     int n_pos, rc = cli_parse(argc, argv, opts, pos, 1, &n_pos, &cmd_train);
@@ -84,6 +82,13 @@ static int run(int argc, char **argv) {
         ar_model_free(m);
         return CLI_FAIL;
     }
+    float *ew = NULL;
+    if (events && cli_event_weights("train", ds, events, &ew, &fo.n_event_weights)) {
+        ar_model_free(m);
+        ar_dataset_free(ds);
+        return CLI_FAIL;
+    }
+    fo.event_weights = ew;
     ar_progress *p = cli_progress(model);
     fo.progress = ar_progress_update;
     fo.progress_data = p;
@@ -110,6 +115,7 @@ static int run(int argc, char **argv) {
         }
         ar_free_array(pj);
     }
+    free(ew);
     ar_model_free(m);
     ar_dataset_free(ds);
     return rc;

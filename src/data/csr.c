@@ -10,6 +10,7 @@
  */
 #include "data/dataset.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -47,15 +48,31 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Collects the row's columns (interactions of rows begin..end whose split is in mask), sorts
- * them and drops repeats; returns the number of distinct columns. With cols_out set, stores
- * them and their values there. Values of repeated columns are summed in log order, in a second
- * pass, so the float sum does not depend on how qsort ordered equal keys. */
-static int64_t merge_row(const ar_dataset *ds, int64_t begin, int64_t end, unsigned mask,
-                         int binary, int32_t *buf, int32_t *cols_out, float *vals_out) {
+/* Which interactions a view takes and what each contributes: those whose split is in mask
+ * and, with event weights, whose event has a non-zero weight; each adds its value, 1 (binary),
+ * or its event's weight. */
+typedef struct selection {
+    unsigned mask;
+    int binary;
+    const float *w; /* n_w weights indexed by event code, or NULL */
+    int n_w;
+} selection;
+
+static inline int takes(const selection *sel, const ar_dataset *ds, int64_t r) {
+    if (!((sel->mask >> ds->split[r]) & 1u))
+        return 0;
+    return !sel->w || (ds->event[r] < sel->n_w && sel->w[ds->event[r]] != 0.0f);
+}
+
+/* Collects the row's columns (the taken interactions of rows begin..end), sorts them and drops
+ * repeats; returns the number of distinct columns. With cols_out set, stores them and their
+ * values there. Values of repeated columns are summed in log order, in a second pass, so the
+ * float sum does not depend on how qsort ordered equal keys. */
+static int64_t merge_row(const ar_dataset *ds, int64_t begin, int64_t end, const selection *sel,
+                         int32_t *buf, int32_t *cols_out, float *vals_out) {
     int64_t n = 0;
     for (int64_t r = begin; r < end; r++)
-        if ((mask >> ds->split[r]) & 1u)
+        if (takes(sel, ds, r))
             buf[n++] = ds->item[r];
     qsort(buf, (size_t)n, sizeof *buf, cmp_i32);
     int64_t w = 0;
@@ -66,11 +83,11 @@ static int64_t merge_row(const ar_dataset *ds, int64_t begin, int64_t end, unsig
         return w;
     for (int64_t k = 0; k < w; k++) {
         cols_out[k] = buf[k];
-        vals_out[k] = binary ? 1.0f : 0.0f;
+        vals_out[k] = sel->binary ? 1.0f : 0.0f;
     }
-    if (!binary) {
+    if (!sel->binary) {
         for (int64_t r = begin; r < end; r++) {
-            if (!((mask >> ds->split[r]) & 1u))
+            if (!takes(sel, ds, r))
                 continue;
             int64_t lo = 0, hi = w - 1;
             while (lo < hi) {
@@ -80,7 +97,7 @@ static int64_t merge_row(const ar_dataset *ds, int64_t begin, int64_t end, unsig
                 else
                     hi = mid;
             }
-            vals_out[lo] += ds->value[r];
+            vals_out[lo] += sel->w ? sel->w[ds->event[r]] : ds->value[r];
         }
     }
     return w;
@@ -88,7 +105,7 @@ static int64_t merge_row(const ar_dataset *ds, int64_t begin, int64_t end, unsig
 
 /* One pass over all users: counts[u + 1] = row length (m NULL), or fills m's rows. Each thread
  * sorts in its own slice of bufs (stride ints). */
-static void rows_pass(const ar_dataset *ds, unsigned mask, int binary, int32_t *bufs, size_t stride,
+static void rows_pass(const ar_dataset *ds, const selection *sel, int32_t *bufs, size_t stride,
                       int nt, int64_t *counts, ar_csr *m) {
     const int64_t *off = ds->user_offsets;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 256)
@@ -99,14 +116,14 @@ static void rows_pass(const ar_dataset *ds, unsigned mask, int binary, int32_t *
         int32_t *buf = bufs;
 #endif
         if (m)
-            merge_row(ds, off[u], off[u + 1], mask, binary, buf, m->indices + m->indptr[u],
+            merge_row(ds, off[u], off[u + 1], sel, buf, m->indices + m->indptr[u],
                       m->values + m->indptr[u]);
         else
-            counts[u + 1] = merge_row(ds, off[u], off[u + 1], mask, binary, buf, NULL, NULL);
+            counts[u + 1] = merge_row(ds, off[u], off[u + 1], sel, buf, NULL, NULL);
     }
 }
 
-ar_status ar_dataset_csr(const ar_dataset *ds, unsigned mask, int binary, ar_csr **out) {
+static ar_status build(const ar_dataset *ds, const selection *sel, ar_csr **out) {
     *out = NULL;
     int32_t nu = ds->n_users;
     const int64_t *off = ds->user_offsets;
@@ -119,12 +136,12 @@ ar_status ar_dataset_csr(const ar_dataset *ds, unsigned mask, int binary, ar_csr
     int32_t *bufs = ar__alloc_array((size_t)nt * stride, sizeof *bufs);
     ar_csr *m = NULL;
     if (counts && bufs) {
-        rows_pass(ds, mask, binary, bufs, stride, nt, counts, NULL);
+        rows_pass(ds, sel, bufs, stride, nt, counts, NULL);
         for (int32_t u = 0; u < nu; u++)
             counts[u + 1] += counts[u];
         if ((m = csr_alloc(nu, ds->n_items, counts[nu]))) {
             memcpy(m->indptr, counts, ((size_t)nu + 1) * sizeof *counts);
-            rows_pass(ds, mask, binary, bufs, stride, nt, NULL, m);
+            rows_pass(ds, sel, bufs, stride, nt, NULL, m);
         }
     }
     ar__free(counts);
@@ -133,6 +150,21 @@ ar_status ar_dataset_csr(const ar_dataset *ds, unsigned mask, int binary, ar_csr
         return AR_ENOMEM;
     *out = m;
     return AR_OK;
+}
+
+ar_status ar_dataset_csr(const ar_dataset *ds, unsigned mask, int binary, ar_csr **out) {
+    selection sel = {mask, binary, NULL, 0};
+    return build(ds, &sel, out);
+}
+
+ar_status ar_dataset_csr_events(const ar_dataset *ds, unsigned mask, const float *weights,
+                                int n_weights, ar_csr **out) {
+    *out = NULL;
+    for (int e = 0; e < n_weights; e++)
+        if (!isfinite(weights[e]) || weights[e] < 0)
+            return AR_EINVAL;
+    selection sel = {mask, 0, weights, n_weights};
+    return build(ds, &sel, out);
 }
 
 ar_status ar_csr_transpose(const ar_csr *m, ar_csr **out) {

@@ -307,6 +307,11 @@ const char *ar_fit_options_check(const ar_fit_options *o) {
         return "train_mask must be a non-empty set of splits";
     if (o->n_threads < 0)
         return "thread count must be >= 0";
+    if (o->event_weights && o->n_event_weights < 1)
+        return "event weights need n_event_weights >= 1";
+    for (int e = 0; o->event_weights && e < o->n_event_weights; e++)
+        if (!(o->event_weights[e] >= 0) || !isfinite(o->event_weights[e]))
+            return "event weights must be finite and >= 0";
     return NULL;
 }
 
@@ -343,7 +348,9 @@ ar_status ar_model_fit(ar_model *m, const ar_dataset *ds, const ar_fit_options *
         return ar__fail(err, AR_EINVAL, "fit: %s", bad);
     drop_state(m);
     ar_csr *x = NULL, *xt = NULL;
-    ar_status st = ar_dataset_csr(ds, o->train_mask, 0, &x);
+    ar_status st = o->event_weights ? ar_dataset_csr_events(ds, o->train_mask, o->event_weights,
+                                                            o->n_event_weights, &x)
+                                    : ar_dataset_csr(ds, o->train_mask, 0, &x);
     if (!st)
         st = ar_csr_transpose(x, &xt);
     if (st) {

@@ -46,10 +46,16 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
      * and keep the last time seen for each item. */
     ar_interactions in;
     ar_dataset_interactions(ds, &in);
+    /* Only what the training matrix counts: the train splits and, with event weights, the
+     * events of non-zero weight (x has the same rule, so xt's counts agree with this loop). */
+#define TAKES(k)                                                                                   \
+    (((o->train_mask >> in.split[k]) & 1u) &&                                                      \
+     (!o->event_weights ||                                                                         \
+      (in.event[k] < o->n_event_weights && o->event_weights[in.event[k]] != 0.0f)))
     const int64_t *off = ar_dataset_user_offsets(ds);
     int64_t t_ref = INT64_MIN;
     for (int64_t k = 0; k < in.n; k++)
-        if (((o->train_mask >> in.split[k]) & 1u) && in.time[k] > t_ref)
+        if (TAKES(k) && in.time[k] > t_ref)
             t_ref = in.time[k];
     int64_t *last = ar__alloc_array((size_t)m->n_items, sizeof *last);
     if (!last)
@@ -61,19 +67,20 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
     }
     for (int32_t u = 0; u < m->n_users; u++) {
         for (int64_t k = off[u]; k < off[u + 1]; k++)
-            if ((o->train_mask >> in.split[k]) & 1u)
+            if (TAKES(k))
                 last[in.item[k]] = INT64_MIN;
         for (int64_t k = off[u]; k < off[u + 1]; k++)
-            if ((o->train_mask >> in.split[k]) & 1u)
+            if (TAKES(k))
                 last[in.item[k]] = in.time[k];
         for (int64_t k = off[u]; k < off[u + 1]; k++) {
             int32_t i = in.item[k];
-            if (!((o->train_mask >> in.split[k]) & 1u) || last[i] == INT64_MIN)
+            if (!TAKES(k) || last[i] == INT64_MIN)
                 continue;
             acc[i] += pow(0.5, (double)(t_ref - last[i]) / h);
             last[i] = INT64_MIN; /* count each (user, item) once */
         }
     }
+#undef TAKES
     for (int32_t i = 0; i < m->n_items; i++)
         s->pop[i] = (float)acc[i];
     ar__free(last);

@@ -24,6 +24,18 @@ assert r["ci_low"] <= r["mean"] <= r["ci_high"] and r["mean"] > 0, d
 assert 0 < d["oracle_fraction"] < 1, d
 PY
 
+# With impressions in the log, a model learns from the clicks, carts and purchases only.
+"$AR" world generate --config "$W" --days 10 --out "$S/di" >/dev/null
+"$AR" train "$S/di" --model mostpop --events click=1,cart=2,purchase=4 --out "$S/mi.model" >/dev/null
+"$AR" world eval --config "$W" --model-file "$S/mi.model" --dataset "$S/di" --visits 500 --json >/dev/null
+"$AR" eval "$S/di" --model mostpop --events click,purchase=3 --k 10 --metrics hr --json >/dev/null \
+  2>"$S/err" || grep -q "no user has an interaction" "$S/err" || fail "eval --events: $(cat "$S/err")"
+set +e
+"$AR" train "$S/di" --model mostpop --events clicks=1 --out "$S/x.model" 2>"$S/err"
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "no event 'clicks'" "$S/err" || fail "unknown event accepted (exit $rc)"
+
 # A model fitted on another dataset is refused with a one-line error.
 "$AR" demo --out "$S/other" --users 50 --items 40 >/dev/null
 "$AR" train "$S/other" --model mostpop --out "$S/o.model" >/dev/null

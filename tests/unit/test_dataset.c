@@ -336,6 +336,24 @@ static void test_csr(void **state) {
     assert_true(ar_csr_contains(t, 2, 0));
     ar_csr_free(t);
     ar_csr_free(m);
+    /* Event weights: views count 0 (dropped), clicks 1, purchases 4. */
+    float w[AR_EVENT_N_BUILTIN + 1] = {0};
+    w[AR_EVENT_CLICK] = 1;
+    w[AR_EVENT_PURCHASE] = 4;
+    assert_int_equal(ar_dataset_csr_events(ds, AR_MASK_ALL, w, AR_EVENT_N_BUILTIN + 1, &m), AR_OK);
+    /* user 9: c clicked twice (a only viewed); user 10: a, b clicked, c purchased; user 11's
+     * wishlist event weighs 0. */
+    assert_int_equal(m->nnz, 4);
+    assert_int_equal(m->indptr[1], 1);
+    assert_int_equal(m->indices[0], 2);
+    assert_true(m->values[0] == 2.0f);
+    assert_true(m->values[3] == 4.0f);
+    assert_int_equal(m->indptr[3] - m->indptr[2], 0);
+    ar_csr_free(m);
+    w[AR_EVENT_VIEW] = -1;
+    assert_int_equal(ar_dataset_csr_events(ds, AR_MASK_ALL, w, AR_EVENT_N_BUILTIN + 1, &m),
+                     AR_EINVAL);
+    assert_null(m);
     assert_int_equal(ar_dataset_csr(ds, AR_MASK_ALL, 1, &m), AR_OK);
     assert_int_equal(m->nnz, 6);
     for (int64_t k = 0; k < m->nnz; k++)
