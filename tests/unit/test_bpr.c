@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "models/bpr.h"
 
 #include <math.h>
@@ -28,15 +30,12 @@ static const char *tmp_path(const char *name) {
 
 static int setup_dir(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ar_test_bpr_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return ar_test_mkdtemp(tmpdir, sizeof tmpdir, "bpr");
 }
 
 static int teardown_dir(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ar_test_rmtree(tmpdir);
 }
 
 /* Synthetic data with 20% of each user's interactions held out as test. */

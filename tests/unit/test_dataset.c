@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "agentrec.h"
 
 #include <math.h>
@@ -19,15 +21,12 @@ static char tmpdir[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ar_test_dataset_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return ar_test_mkdtemp(tmpdir, sizeof tmpdir, "dataset");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ar_test_rmtree(tmpdir);
 }
 
 /* A small dataset whose rows arrive out of order: user "10" before "9", times shuffled. */

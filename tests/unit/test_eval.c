@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "core/core.h"
 
 #include <math.h>
@@ -614,15 +616,12 @@ static const char *write_file(const char *name, const char *text) {
 
 static int setup_tmp(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ar_test_eval_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return ar_test_mkdtemp(tmpdir, sizeof tmpdir, "eval");
 }
 
 static int teardown_tmp(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ar_test_rmtree(tmpdir);
 }
 
 static void test_ranked_lists(void **state) {

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "agentrec.h"
 
 #include <math.h>
@@ -42,15 +44,12 @@ static const char *write_file(const char *name, const char *data) {
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ar_test_import_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return ar_test_mkdtemp(tmpdir, sizeof tmpdir, "import");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ar_test_rmtree(tmpdir);
 }
 
 static ar_import_options opts(ar_format format, const char *train) {

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "agentrec.h"
 
 #include <math.h>
@@ -21,15 +23,12 @@ static char tmpdir[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ar_test_models_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return ar_test_mkdtemp(tmpdir, sizeof tmpdir, "models");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ar_test_rmtree(tmpdir);
 }
 
 /* Items 0..4; popularity over train users: item 2 by 3 users, item 0 by 2, items 1, 3 by 1,
