@@ -10,6 +10,7 @@ typedef struct ar__sparam {
     char *name;
     ar_param_type type;
     double lo, hi, def; /* categorical/bool: 0 .. levels-1, default index */
+    int log;            /* int: searched on a log scale ("log": true; needs low >= 1) */
     int n_choices;
     char *choices[64];
     int cond_param;     /* -1 = unconditional */
