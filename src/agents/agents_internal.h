@@ -30,4 +30,9 @@ double ar__from_unit(const ar__sparam *p, double u);
 int ar__is_discrete(const ar__sparam *p);
 int ar__n_levels(const ar__sparam *p);
 
+/* AutoTrain's spec proposer (proposer.c): a new model spec from the configured proposer, given
+ * the specs seen so far ([{"spec", "reward", "fidelity"}]). *out is freed with free(). */
+ar_status ar__autotrain_propose_spec(const ar_autotrain_options *o, const char *history_json,
+                                     uint64_t seed, char **out, ar_error *err);
+
 #endif
