@@ -703,7 +703,19 @@ static ar_status rung(void *ctx, int i, double fidelity, double *reward) {
     *reward = NAN;
     if (b->st || now() >= b->a->deadline - reserve(b->a))
         return AR_ECANCELED;
-    ar_status st = at_execute(b->a, b->cand[i], fidelity, b->a->o.seed, &b->out[i], b->err);
+    ar_status st = AR_OK;
+    const ar_agent_outcome *prev = &b->out[i];
+    if (prev->fidelity > 0 && prev->run) { /* the earlier rung earned this one */
+        char why[256];
+        int64_t ev = metric_id(b->a, prev->run);
+        snprintf(why, sizeof why,
+                 "promoted from fidelity %.2f to %.2f: ndcg@%d %.4f was in the best 1/%d of its "
+                 "successive-halving rung",
+                 prev->fidelity, fidelity, b->a->o.k, prev->reward, ETA);
+        st = decide_log(b->a, prev->run, AR_ACTION_PROMOTE, &ev, ev ? 1 : 0, why, b->err);
+    }
+    if (!st)
+        st = at_execute(b->a, b->cand[i], fidelity, b->a->o.seed, &b->out[i], b->err);
     if (st) {
         b->st = st;
         return st;
@@ -812,8 +824,8 @@ static ar_status session_end(autotrain *a, ar_autotrain_result *res, int ok) {
         st = ar_ledger_log_param(a->l, a->run, "policy_state", state);
         ar_free_array(state);
     }
-    if (!st && a->champ) {
-        st = ar_ledger_log_param(a->l, a->run, "champion", a->champ);
+    if (!st && res->champion) {
+        st = ar_ledger_log_param(a->l, a->run, "champion", res->champion);
         char kr[32], kn[32];
         snprintf(kr, sizeof kr, "recall@%d", a->o.k);
         snprintf(kn, sizeof kn, "ndcg@%d", a->o.k);
