@@ -7,6 +7,7 @@
 #include "models/model.h"
 
 #include "data/dataset.h"
+#include "models/spec_internal.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -64,10 +65,16 @@ static void drop_state(ar_model *m) {
     m->fitted = 0;
 }
 
+void ar__model_unfit(ar_model *m) {
+    drop_state(m);
+}
+
 void ar_model_free(ar_model *m) {
     if (!m)
         return;
     drop_state(m);
+    if (m->spec && m->impl->free_spec)
+        m->impl->free_spec(m);
     ar__free(m);
 }
 
@@ -809,7 +816,7 @@ ar_status ar_model_load(const char *path, ar_model **out, ar_error *err) {
         st = ar__secfile_corrupt(&f, "no model name");
         goto fail;
     }
-    if (ar_model_create(nm, &m)) {
+    if (strcmp(nm, ar__spec_impl.name) == 0 ? ar__spec_model_shell(&m) : ar_model_create(nm, &m)) {
         st = ar__fail(err, AR_ECORRUPT,
                       "%s: unknown model '%s' (this build has: see 'agentrec "
                       "train --help')",

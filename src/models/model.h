@@ -50,6 +50,8 @@ typedef struct ar__model_impl {
      * (fit is then unused). m->n_users/n_items/fingerprint are set. */
     ar_status (*fit_dataset)(ar_model *m, const ar_dataset *ds, const ar_fit_options *o,
                              ar_error *err);
+    /* Composites only: frees m->spec, which outlives fits (free_state drops fitted state). */
+    void (*free_spec)(ar_model *m);
 } ar__model_impl;
 
 struct ar_model {
@@ -62,7 +64,11 @@ struct ar_model {
     void *map; /* the model file, when loaded */
     size_t map_len;
     int map_borrowed; /* a member of a composite: map is the composite's, not unmapped here */
+    void *spec;       /* a composite's parsed spec (composite.c); NULL for zoo models */
 };
+
+/* Drops a model's fitted state (and its mapping unless borrowed): it becomes unfitted. */
+void ar__model_unfit(ar_model *m);
 
 /* The value of the family's i-th parameter. */
 static inline double ar__p(const ar_model *m, int i) {
