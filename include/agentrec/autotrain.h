@@ -127,6 +127,47 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
                            ar_error *err);
 void ar_autotrain_result_free(ar_autotrain_result *r);
 
+/* -- Method cards -------------------------------------------------------------------------------
+ * A method card (a Markdown file in docs/cards) describes a published result so it can be
+ * reproduced: Markdown for people with one ```json block for agentrec:
+ *   {"method": "ItemCF", "source": "where the number was published",
+ *    "spec": {model spec, see agentrec/spec.h},
+ *    "dataset": {"name": "gowalla-lightgcn", "format": "lightgcn"|"movielens"|"recbole"|"csv",
+ *                "train": FILE, "test": FILE (optional; relative to the data root's NAME/)},
+ *    "protocol": {"split": "predefined" | "random", "test_ratio": 0.2, "seed": 1, "k": 20},
+ *    "reported": {"recall@20": 0.157, "ndcg@20": 0.1214},
+ *    "tolerance": 0.02}
+ * The result is reproduced when every reported metric is reached within the relative
+ * tolerance (ours >= reported * (1 - tolerance)). */
+
+typedef struct ar_card {
+    char *method, *source, *spec; /* spec: canonical JSON */
+    char *dataset, *format, *train, *test;
+    int random_split; /* protocol.split "random" (else predefined) */
+    double test_ratio;
+    uint64_t seed;
+    int k;
+    double reported[2]; /* recall@k, ndcg@k; NAN when not reported */
+    double tolerance;
+    char *json; /* the card's JSON block, compact */
+} ar_card;
+
+/* Parses a card from its Markdown text; `name` (the file) prefixes errors, which name the
+ * field ("card.cards/x.md: reported.ndcg@20: expected a number in (0, 1]"). The spec is
+ * validated with ar_spec_validate. Free with ar_card_free(). */
+ar_status ar_card_parse(const char *markdown, const char *name, ar_card *out, ar_error *err);
+void ar_card_free(ar_card *c);
+
+typedef struct ar_card_verdict {
+    int reproduced;     /* every reported metric reached within the tolerance */
+    double gap[2];      /* ours - reported (recall, ndcg); NAN when not reported */
+    double relative[2]; /* gap / reported */
+    char text[512];     /* the verdict in words, for the ledger */
+} ar_card_verdict;
+
+/* Judges measured recall@k and ndcg@k against the card. */
+ar_card_verdict ar_card_judge(const ar_card *c, double recall, double ndcg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,7 +9,7 @@
 static const cli_cmd *const commands[] = {
     &cmd_import, &cmd_info,   &cmd_split, &cmd_eval,      &cmd_train,     &cmd_recommend,
     &cmd_demo,   &cmd_trial,  &cmd_world, &cmd_runs,      &cmd_decisions, &cmd_models,
-    &cmd_report, &cmd_ledger, &cmd_spec,  &cmd_autotrain, &cmd_agents,
+    &cmd_report, &cmd_ledger, &cmd_spec,  &cmd_autotrain, &cmd_agents,    &cmd_reproduce,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
