@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
+/* clang-format off */
 static const cli_cmd *const commands[] = {
     &cmd_import, &cmd_info,  &cmd_split, &cmd_eval,      &cmd_train,  &cmd_recommend, &cmd_demo,
     &cmd_trial,  &cmd_world, &cmd_runs,  &cmd_decisions, &cmd_models, &cmd_report,    &cmd_ledger,
+    &cmd_llm,
 };
+/* clang-format on */
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void help(FILE *f) {
