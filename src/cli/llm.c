@@ -254,11 +254,19 @@ static int run(int argc, char **argv) {
                               cfg.model, "latency_seconds", latency, "attempts", ls.attempts,
                               "answer", json_loads(answer, JSON_DECODE_ANY, &je));
         cli_print_json(o);
-    } else if (ping) {
-        printf("%s (model %s): answered in %.3f s after %d attempt%s: %s\n", cfg.endpoint,
-               cfg.model, latency, ls.attempts, ls.attempts == 1 ? "" : "s", answer);
     } else {
-        printf("%s\n", answer);
+        /* One line, keys in the order the model wrote them. */
+        json_error_t je;
+        json_t *doc = json_loads(answer, JSON_DECODE_ANY, &je);
+        char *line = doc ? json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        json_decref(doc);
+        if (ping)
+            printf("%s (model %s): answered in %.3f s after %d attempt%s: %s\n", cfg.endpoint,
+                   cfg.model, latency, ls.attempts, ls.attempts == 1 ? "" : "s",
+                   line ? line : answer);
+        else
+            printf("%s\n", line ? line : answer);
+        free(line);
     }
     rc = 0;
 done:
