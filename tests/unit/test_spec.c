@@ -604,6 +604,139 @@ static void test_learned_weights(void **state) {
     ar_dataset_free(ds);
 }
 
+/* -- the evolutionary proposer -------------------------------------------------------------- */
+
+/* A deterministic stand-in reward for a spec text (no fitting): its hash on [0, 1). */
+static double fake_reward(const char *spec) {
+    uint64_t h = 0;
+    ar_error err;
+    assert_int_equal(ar_spec_hash(spec, &h, &err), AR_OK);
+    return (double)(h >> 11) * 0x1.0p-53;
+}
+
+static void test_evo_valid_and_deterministic(void **state) {
+    (void)state;
+    static const char *const models[] = {"rp3beta", "itemknn", "mostpop"};
+    static const char *const events[] = {"click", "purchase"};
+    ar_evo_options o = ar_evo_options_default();
+    o.models = models;
+    o.n_models = 3;
+    o.max_members = 3;
+    o.max_leaves = 5;
+    o.events = events;
+    o.n_events = 2;
+    o.has_time = 1;
+    ar_evo *a, *b;
+    ar_error err;
+    assert_int_equal(ar_evo_create(42, &o, &a, &err), AR_OK);
+    assert_int_equal(ar_evo_create(42, &o, &b, &err), AR_OK);
+    int kinds[4] = {0}, leaves_max = 0;
+    for (int t = 0; t < 150; t++) {
+        char *sa, *sb;
+        assert_int_equal(ar_evo_propose(a, &sa, &err), AR_OK);
+        assert_int_equal(ar_evo_propose(b, &sb, &err), AR_OK);
+        assert_string_equal(sa, sb);
+        if (ar_spec_validate(sa, &err) != AR_OK)
+            fail_msg("proposal %d invalid: %s (%s)", t, sa, err.msg);
+        assert_null(strstr(sa, "\"ials\""));
+        assert_null(strstr(sa, "\"ease\""));
+        ar_spec_info in;
+        assert_int_equal(ar_spec_info_get(sa, &in, &err), AR_OK);
+        assert_true(in.n_leaves <= 5 && in.depth <= 3);
+        leaves_max = in.n_leaves > leaves_max ? in.n_leaves : leaves_max;
+        kinds[0] += strstr(sa, "\"blend\"") != NULL;
+        kinds[1] += strstr(sa, "\"fuse\"") != NULL;
+        kinds[2] += strstr(sa, "\"transforms\"") != NULL;
+        kinds[3] += in.n_leaves == 1;
+        /* every 10th trial "fails" */
+        double r = t % 10 == 9 ? NAN : fake_reward(sa);
+        assert_int_equal(ar_evo_observe(a, sa, r, &err), AR_OK);
+        assert_int_equal(ar_evo_observe(b, sb, r, &err), AR_OK);
+        ar_free_array(sa);
+        ar_free_array(sb);
+    }
+    /* The search explores structure, not only parameters. */
+    assert_true(kinds[0] > 0 && kinds[2] > 0 && kinds[3] > 0);
+    assert_true(leaves_max >= 2);
+    assert_int_equal(ar_evo_n_observed(a), 150);
+    char *best;
+    double r;
+    assert_int_equal(ar_evo_best(a, &best, &r), AR_OK);
+    assert_true(r > 0.9); /* 135 hashes: the best is high */
+    char *arch = ar_evo_archive_json(a);
+    assert_non_null(arch);
+    assert_non_null(strstr(arch, "\"cell\":\"rp3beta/1\""));
+    assert_int_equal(ar_evo_observe(a, "{\"model\": \"nope\"}", 1, &err), AR_EINVAL);
+    ar_free_array(best);
+    ar_free_array(arch);
+    ar_evo_free(a);
+    ar_evo_free(b);
+    /* Bad options are refused. */
+    static const char *const unknown[] = {"svd"};
+    o.models = unknown;
+    o.n_models = 1;
+    assert_int_equal(ar_evo_create(1, &o, &a, &err), AR_EINVAL);
+    assert_null(a);
+    o = ar_evo_options_default();
+    o.max_members = 9;
+    assert_int_equal(ar_evo_create(1, &o, &a, &err), AR_EINVAL);
+}
+
+/* NDCG@20 on the valid split of a spec fitted on train. */
+static double ndcg_valid(const char *spec, const ar_dataset *ds, const ar_csr *x) {
+    ar_model *m = fit_spec(spec, ds, 2);
+    ar_ranker rk;
+    assert_int_equal(ar_model_ranker(m, x, &rk), AR_OK);
+    ar_eval_options eo = ar_eval_options_default();
+    eo.target_mask = AR_MASK_VALID;
+    eo.n_cutoffs = 1;
+    eo.cutoffs[0] = 20;
+    ar_eval_result r;
+    ar_error err;
+    assert_int_equal(ar_evaluate(ds, &rk, &eo, &r, &err), AR_OK);
+    ar_model_ranker_free(&rk);
+    ar_model_free(m);
+    return r.value[AR_METRIC_NDCG][0];
+}
+
+static void test_evo_improves(void **state) {
+    (void)state;
+    ar_dataset *ds = make_ds(18);
+    ar_csr *x;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+    /* rp3beta's defaults are not its best here (itemknn's nearly are, so it is left out). The
+     * run is deterministic; not every seed gains within 40 proposals (of seeds 1..7, six gain
+     * 0.004 to 0.017 and seed 5 none; EVO_SEED=S EVO_TRACE=1 shows a run). */
+    static const char *const models[] = {"mostpop", "rp3beta"};
+    ar_evo_options o = ar_evo_options_default();
+    o.models = models;
+    o.n_models = 2;
+    o.n_init = 2; /* the two models with their defaults */
+    o.has_time = 1;
+    ar_evo *e;
+    ar_error err;
+    uint64_t seed = getenv("EVO_SEED") ? strtoull(getenv("EVO_SEED"), NULL, 10) : 7;
+    assert_int_equal(ar_evo_create(seed, &o, &e, &err), AR_OK);
+    double first = -1, best = -1;
+    for (int t = 0; t < 40; t++) {
+        char *s;
+        assert_int_equal(ar_evo_propose(e, &s, &err), AR_OK);
+        double r = ndcg_valid(s, ds, x);
+        if (getenv("EVO_TRACE"))
+            print_message("%2d %.4f %s\n", t, r, s);
+        if (t < 2)
+            first = r > first ? r : first;
+        best = r > best ? r : best;
+        assert_int_equal(ar_evo_observe(e, s, r, &err), AR_OK);
+        ar_free_array(s);
+    }
+    print_message("evo: best of the 2 defaults %.4f, best after 40 proposals %.4f\n", first, best);
+    assert_true(best > first + 0.005);
+    ar_evo_free(e);
+    ar_csr_free(x);
+    ar_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation_paths),
@@ -615,6 +748,8 @@ int main(void) {
         cmocka_unit_test(test_threads_bitwise_equal),
         cmocka_unit_test(test_transforms),
         cmocka_unit_test(test_learned_weights),
+        cmocka_unit_test(test_evo_valid_and_deterministic),
+        cmocka_unit_test(test_evo_improves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
