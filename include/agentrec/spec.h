@@ -162,8 +162,8 @@ ar_status ar_model_learn_blend_weights(ar_model *m, const ar_dataset *ds,
  * Deterministic in seed and the sequence of observations. */
 
 typedef struct ar_evo_options {
-    /* Base models proposals may use (names from ar_model_names()); NULL = every zoo model
-     * except those in the default exclusion below. */
+    /* Base models proposals may use (names from ar_model_names()); NULL = every zoo model.
+     * AutoTrain leaves out slow ones (ease on large catalogues) for cheap rounds. */
     const char *const *models;
     int n_models;
     int max_members; /* per combinator, 1..AR_SPEC_MAX_MEMBERS (4) */

@@ -283,15 +283,19 @@ static ar_status fit_dataset(ar_model *m, const ar_dataset *ds, const ar_fit_opt
             }
             for (int k = 0; k < leaf->n_events; k++)
                 for (int e = 0; e < ne; e++)
-                    if (strcmp(ar_dataset_event_name(ds, e), leaf->ev_name[k]) == 0) {
+                    if (strcmp(ar_dataset_event_name(ds, e), leaf->ev_name[k]) == 0)
                         ew[e] = (float)leaf->ev_w[k];
-                        matched += leaf->ev_w[k] > 0;
-                    }
+            /* Names the dataset knows are not enough: some training interaction must count. */
+            ar_interactions in;
+            ar_dataset_interactions(ds, &in);
+            for (int64_t k = 0; k < in.n && !matched; k++)
+                matched = ((o->train_mask >> in.split[k]) & 1u) && in.event[k] < ne &&
+                          ew[in.event[k]] > 0;
             if (!matched) {
                 ar__free(ew);
                 st = ar__fail(err, AR_EINVAL,
-                              "%s.transforms: no event of positive weight occurs in this dataset "
-                              "(agentrec info lists its events)",
+                              "%s.transforms: no training interaction has an event of positive "
+                              "weight (agentrec info lists the dataset's events)",
                               leaf->path);
                 break;
             }
