@@ -30,6 +30,9 @@ typedef struct ar_agent_outcome {
     double seconds;    /* wall time of the evaluation */
     int64_t run;       /* the ledger run that recorded it, 0 = none */
     double metrics[4]; /* recall@K, ndcg@K, fit seconds, peak RSS (MB); NAN when unknown */
+    char *spec;        /* the candidate as evaluated, with what the evaluation learned (e.g. a
+                        * blend's weights), or NULL = the candidate itself; execute allocates
+                        * it, whoever holds the outcome frees it with free() */
 } ar_agent_outcome;
 
 typedef struct ar_agent_ops {

@@ -61,6 +61,8 @@ static json_t *evaluable(const ar_agent_ops *ops, void *self, const char *probe,
         json_object_set_new(o, "second", json_real(b.reward));
         *pass = isfinite(a.reward) && memcmp(&a.reward, &b.reward, sizeof a.reward) == 0;
     }
+    free(a.spec);
+    free(b.spec);
     json_object_set_new(o, "pass", json_boolean(*pass));
     return o;
 }

@@ -171,6 +171,9 @@ typedef struct autotrain {
     } noise[MAX_FAMILIES];
     int n_noise;
     int trials, failures, adoptions, trials_to_best;
+    ar__proposer *proposer;
+    char *profile;       /* the dataset profile (JSON) */
+    int proposals;       /* specs the proposer made */
     int proposer_failed; /* how many proposals failed (only the first is logged) */
     const char *role;    /* the ledger tag of trials that have none of their own */
     uint64_t rng_state;
@@ -228,6 +231,14 @@ static char *point_to_spec(const autotrain *a, const ar_point *p) {
     }
     char *s = dumps(json_pack("{s:s,s:o}", "model", model, "params", params));
     json_decref(flat);
+    /* Canonical, so that the same model from the policy and from the proposer is one spec. */
+    char *canon = NULL;
+    ar_error err;
+    if (s && ar_spec_canonical(s, &canon, &err) == AR_OK) {
+        free(s);
+        s = ar__strdup(canon);
+        ar_free_array(canon);
+    }
     return s;
 }
 
@@ -237,14 +248,16 @@ static int spec_to_point(const autotrain *a, const char *spec, ar_point *p) {
     json_t *j = json_loads(spec, 0, NULL), *params = json_object_get(j, "params");
     const char *model = json_string_value(json_object_get(j, "model"));
     int ok = 0;
-    if (model && (!params || json_is_object(params)) && json_object_size(j) <= 2) {
+    if (model && (!params || json_is_object(params)) && json_object_size(j) <= 2 &&
+        !json_object_get(j, "transforms")) {
         json_t *flat = json_pack("{s:s}", "model", model);
         const char *key;
         json_t *v;
         json_object_foreach(params, key, v) {
             char name[256];
             snprintf(name, sizeof name, "%s.%s", model, key);
-            json_object_set(flat, name, v);
+            if (ar__space_find(a->space, name) >= 0) /* the space may leave parameters fixed */
+                json_object_set(flat, name, v);
         }
         char *fj = dumps(flat);
         ar_error err;
@@ -351,17 +364,21 @@ static int in_search_phase(const autotrain *a) {
            now() - a->t0 < a->o.search_fraction * a->o.budget_seconds || a->n_hist < 2;
 }
 
-static char *history_json(const autotrain *a) {
-    json_t *arr = json_array();
-    for (int i = 0; i < a->n_hist; i++) {
-        json_t *s = json_loads(a->hist[i].spec, 0, NULL);
-        if (!s)
-            continue;
-        json_array_append_new(arr, json_pack("{s:o,s:f,s:f}", "spec", s, "reward",
-                                             isfinite(a->hist[i].reward) ? a->hist[i].reward : -1.0,
-                                             "fidelity", a->hist[i].fidelity));
-    }
-    return dumps(arr);
+/* Every proposal of the spec proposer, with the LLM's attempts when there were any, goes to the
+ * session run's params ("proposal.N"), so timeouts, retries and malformed answers are on
+ * record. */
+static ar_status log_proposal(autotrain *a, ar_status st, const char *what) {
+    char *attempts = ar__proposer_attempts_json(a->proposer);
+    json_t *attempts_j = attempts ? json_loads(attempts, 0, NULL) : NULL;
+    free(attempts);
+    char *v =
+        dumps(json_pack("{s:s,s:s,s:o}", "status", st ? "failed" : "ok", st ? "error" : "spec",
+                        what ? what : "", "attempts", attempts_j ? attempts_j : json_array()));
+    char key[32];
+    snprintf(key, sizeof key, "proposal.%d", ++a->proposals);
+    ar_status ls = v ? ar_ledger_log_param(a->l, a->run, key, v) : AR_ENOMEM;
+    free(v);
+    return ls;
 }
 
 static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *err) {
@@ -372,13 +389,13 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
         if (a->next_queue < a->n_queue) {
             spec = a->queue[a->next_queue];
             a->queue[a->next_queue++] = NULL;
-        } else if (!in_search_phase(a)) {
-            char *h = history_json(a);
-            ar_status st =
-                h ? ar__autotrain_propose_spec(&a->o, h, a->rng_state++, &spec, err) : AR_ENOMEM;
-            free(h);
+        } else if (!in_search_phase(a) && a->proposer) {
+            ar_status st = ar__proposer_propose(a->proposer, a->rng_state++, &spec, err);
             if (st == AR_ENOMEM)
                 return st;
+            ar_status ls = log_proposal(a, st, st ? err->msg : spec);
+            if (ls)
+                return ar__fail(err, ls, "ledger: %s", ar_ledger_errmsg(a->l));
             if (st) {
                 if (!a->proposer_failed++)
                     logf_(a, "proposer: %s (the search policy proposes instead)", err->msg);
@@ -490,6 +507,9 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
         out->metrics[3] = json_num(res, "peak_rss_mb");
         out->reward = out->metrics[1];
         out->ok = isfinite(out->reward);
+        json_t *evaluated = json_object_get(res, "spec");
+        if (out->ok && json_is_object(evaluated) && json_object_get(evaluated, "blend"))
+            out->spec = dumps(json_incref(evaluated));
         if (!out->ok)
             snprintf(out->reason, sizeof out->reason, "the worker's result has no %s", kn);
     } else {
@@ -597,6 +617,7 @@ static ar_status seed_noise(autotrain *a, const char *spec, const ar_agent_outco
     ar_status st = run_trial(a, spec, 1.0, a->o.seed + 7919, 0, "seed-noise", &again, err);
     if (st)
         return st;
+    free(again.spec);
     *sd = again.ok ? fabs(again.reward - o->reward) / sqrt(2.0) : NAN;
     if (again.ok) {
         ar_metric_point mp = {"seed_noise_sd", *sd, 0, AR_SCOPE_INNER, "valid"};
@@ -619,6 +640,10 @@ static ar_status at_feedback(void *self, const char *candidate, const ar_agent_o
     if (spec_to_point(a, candidate, &p))
         ar_search_observe(a->search, &p, o->ok ? o->reward : NAN);
     remember(a, candidate, o->ok ? o->reward : NAN, o->fidelity);
+    const char *evaluated = o->spec ? o->spec : candidate;
+    if (a->proposer && (o->fidelity >= 1 || !o->ok) &&
+        ar__proposer_observe(a->proposer, evaluated, o->ok ? o->reward : NAN) == AR_ENOMEM)
+        return ar__fail(err, AR_ENOMEM, "out of memory");
     char why[1024];
     int64_t ev[2] = {metric_id(a, o->run), 0};
     if (!o->ok) {
@@ -660,7 +685,7 @@ static ar_status at_feedback(void *self, const char *candidate, const ar_agent_o
         decide_log(a, o->run, adopt ? AR_ACTION_ADOPT : AR_ACTION_REJECT, ev, nev, why, err);
     if (st || !adopt)
         return st;
-    char *c = ar__strdup(candidate);
+    char *c = ar__strdup(evaluated);
     if (!c)
         return ar__fail(err, AR_ENOMEM, "out of memory");
     free(a->champ);
@@ -714,8 +739,10 @@ static ar_status rung(void *ctx, int i, double fidelity, double *reward) {
                  prev->fidelity, fidelity, b->a->o.k, prev->reward, ETA);
         st = decide_log(b->a, prev->run, AR_ACTION_PROMOTE, &ev, ev ? 1 : 0, why, b->err);
     }
-    if (!st)
+    if (!st) {
+        free(b->out[i].spec);
         st = at_execute(b->a, b->cand[i], fidelity, b->a->o.seed, &b->out[i], b->err);
+    }
     if (st) {
         b->st = st;
         return st;
@@ -730,6 +757,7 @@ static ar_status final_test(autotrain *a, ar_autotrain_result *res, ar_error *er
     ar_status st = run_trial(a, a->champ, 1.0, a->o.seed, 1, "final-test", &o, err);
     if (st)
         return st;
+    free(o.spec);
     if (!o.ok) {
         logf_(a, "final test failed: %s: %s", o.status, o.reason);
         return AR_OK;
@@ -774,6 +802,7 @@ static ar_status loop(autotrain *a, ar_autotrain_result *res, ar_error *err) {
         for (int i = 0; i < got; i++) {
             if (!st && out[i].fidelity > 0)
                 st = at_feedback(a, cand[i], &out[i], err);
+            free(out[i].spec);
             free(cand[i]);
             cand[i] = NULL;
         }
@@ -884,6 +913,17 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
                         o->dataset);
     }
     a.fp = ar_fingerprint_from_stats(&s);
+    a.profile =
+        dumps(json_pack("{s:i,s:i,s:I,s:f,s:f,s:f}", "users", (int)s.users, "items", (int)s.items,
+                        "interactions", (json_int_t)s.interactions, "density", a.fp.density,
+                        "popularity_gini", a.fp.pop_gini, "interactions_per_user", a.fp.per_user));
+    if (o->proposer != AR_PROPOSER_NONE &&
+        (st = ar__proposer_create(o, a.profile, &a.proposer, err))) {
+        free(a.profile);
+        ar_search_free(a.search);
+        ar_space_free(a.space);
+        return st;
+    }
     char *evidence = NULL;
     if (!(st = session_begin(&a, err))) {
         a.role = "promotion-probe";
@@ -928,6 +968,8 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
         free(a.hist[i].spec);
     free(a.hist);
     free(a.champ);
+    free(a.profile);
+    ar__proposer_free(a.proposer);
     ar_search_free(a.search);
     ar_space_free(a.space);
     return st;

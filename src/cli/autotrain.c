@@ -20,7 +20,8 @@ const cli_cmd cmd_autotrain = {
     "usage: agentrec autotrain DIR [--budget 60m] [--ledger URL] [--policy rl|tpe|random]\n"
     "                          [--proposer evo|llm|none] [--seed S] [--k 20] [--threads N]\n"
     "                          [--max-trials N] [--batch N] [--space FILE] [--no-warm-start]\n"
-    "                          [--no-test] [--quiet] [--json]\n"
+    "                          [--no-test] [--llm-endpoint URL] [--llm-model NAME]\n"
+    "                          [--quiet] [--json]\n"
     "\n"
     "Searches the zoo's models (and, after half the budget, model specs from the proposer) on\n"
     "DIR's validation split, every trial in a worker process with limits, and records every\n"
@@ -33,7 +34,10 @@ const cli_cmd cmd_autotrain = {
     "--budget takes seconds, minutes or hours (90s, 60m, 2h; a bare number is seconds).\n"
     "--json: the last line is {champion, trials, validation: {recall@K, ndcg@K}, test: {...},\n"
     "        failures, adoptions, noise_sd, trials_to_best, seconds, run}.\n"
-    "The LLM proposer reads AGENTREC_LLM_ENDPOINT, AGENTREC_LLM_MODEL and AGENTREC_LLM_API_KEY.\n",
+    "--proposer llm: an OpenAI-compatible /v1/chat/completions endpoint (llama.cpp server,\n"
+    "  Ollama, vLLM, a hosted API) from AGENTREC_LLM_ENDPOINT, AGENTREC_LLM_MODEL and\n"
+    "  AGENTREC_LLM_API_KEY, or --llm-endpoint/--llm-model; every answer is validated as a\n"
+    "  spec, and every attempt is recorded in the ledger (params proposal.N of the session).\n",
     run};
 
 static void log_line(void *data, const char *line) {
@@ -108,6 +112,7 @@ static json_t *pair(int k, const double v[2]) {
 }
 
 static int run(int argc, char **argv) {
+    const char *llm_endpoint = NULL, *llm_model = NULL;
     const char *budget = "60m", *url = NULL, *policy = "rl", *proposer = "evo", *space_file = NULL;
     uint64_t seed = 1;
     int k = 20, threads = 0, max_trials = 0, batch = 4;
@@ -123,6 +128,8 @@ static int run(int argc, char **argv) {
         {"threads", OPT_INT, &threads},
         {"max-trials", OPT_INT, &max_trials},
         {"batch", OPT_INT, &batch},
+        {"llm-endpoint", OPT_STR, &llm_endpoint},
+        {"llm-model", OPT_STR, &llm_model},
         {"no-warm-start", OPT_FLAG, &no_warm},
         {"no-test", OPT_FLAG, &no_test},
         {"quiet", OPT_FLAG, &quiet},
@@ -154,7 +161,7 @@ static int run(int argc, char **argv) {
     else if (strcmp(proposer, "none") == 0)
         o.proposer = AR_PROPOSER_NONE;
     else if (strcmp(proposer, "llm") == 0)
-        return cli_error("autotrain", "--proposer llm: not available in this build yet");
+        o.proposer = AR_PROPOSER_LLM;
     else
         return cli_error("autotrain", "--proposer %s: expected evo, llm or none", proposer);
     char *space = NULL;
@@ -192,6 +199,23 @@ static int run(int argc, char **argv) {
     o.warm_start = !no_warm;
     o.final_test = !no_test;
     o.log = quiet ? NULL : log_line;
+    ar_llm_config llm = ar_llm_config_default();
+    ar_llm_config_from_env(&llm);
+    if (llm_endpoint)
+        llm.endpoint = llm_endpoint;
+    if (llm_model)
+        llm.model = llm_model;
+    if (o.proposer == AR_PROPOSER_LLM) {
+        const char *lbad = ar_llm_config_check(&llm);
+        if (lbad) {
+            free(space);
+            return cli_error("autotrain",
+                             "--proposer llm: %s (set AGENTREC_LLM_ENDPOINT and "
+                             "AGENTREC_LLM_MODEL, or --llm-endpoint/--llm-model)",
+                             lbad);
+        }
+        o.llm = &llm;
+    }
     const char *bad = ar_autotrain_options_check(&o);
     if (bad) {
         free(space);

@@ -17,7 +17,8 @@ const cli_cmd cmd_trial = {
     "\n"
     "request: {\"dataset\": DIR, \"model\": NAME, \"params\": {...} | \"spec\": {...},\n"
     "          \"fit_splits\": \"train\", \"target\": \"valid\"|\"test\", \"k\": [20],\n"
-    "          \"user_fraction\": 1.0, \"seed\": S, \"threads\": N}\n"
+    "          \"user_fraction\": 1.0, \"seed\": S, \"threads\": N,\n"
+    "          \"learn_weights\": false (a blend spec: learn its weights on valid first)}\n"
     "result (one line): {\"model\", \"params\", \"spec\", \"users\", \"metrics\": {..},\n"
     "                    \"fit_seconds\", \"eval_seconds\", \"peak_rss_mb\"}\n"
     "exit status: 0 ok, 3 a non-finite metric, 4 out of memory, 1 any other error (stderr\n"
@@ -137,6 +138,15 @@ static int run(int argc, char **argv) {
         goto done;
     }
     double fit_s = cli_now() - t0;
+    /* A blend learns its weights on the validation split (a seeded sample of its users). */
+    if (json_is_true(json_object_get(req, "learn_weights")) && spec &&
+        json_object_get(spec, "blend") && (eo.target_mask & AR_MASK_VALID)) {
+        ar_blend_learn_result lr;
+        if ((st = cli_learn_weights("trial", m, ds, fo.train_mask, fo.seed, fo.n_threads, &lr))) {
+            rc = fail_status(st);
+            goto done;
+        }
+    }
     ar_eval_result r;
     if ((st = ar_dataset_csr(ds, fo.train_mask, 0, &hist)) ||
         (st = ar_model_ranker(m, hist, &rk)) || (st = ar_evaluate(ds, &rk, &eo, &r, &err))) {
