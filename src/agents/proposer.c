@@ -199,7 +199,8 @@ static void record_attempt(void *data, const ar_llm_attempt *a) {
                                     a->will_retry));
 }
 
-static ar_status llm_propose(ar__proposer *p, uint64_t seed, char **out, ar_error *err) {
+static ar_status llm_propose(ar__proposer *p, uint64_t seed, double seconds, char **out,
+                             ar_error *err) {
     llm_seen *sorted = malloc((size_t)(p->n_seen ? p->n_seen : 1) * sizeof *sorted);
     if (!sorted)
         return ar__fail(err, AR_ENOMEM, "out of memory");
@@ -218,6 +219,10 @@ static ar_status llm_propose(ar__proposer *p, uint64_t seed, char **out, ar_erro
         return ar__fail(err, AR_ENOMEM, "out of memory");
     ar_llm_config cfg = *p->llm;
     cfg.seed = (int64_t)(seed & 0x7fffffff);
+    /* Every attempt may take the whole timeout: share what is left of the budget. */
+    double per = seconds / (1 + cfg.max_retries);
+    if (per < cfg.timeout_seconds)
+        cfg.timeout_seconds = per > 1 ? per : 1;
     cfg.log = record_attempt;
     cfg.log_data = p;
     json_decref(p->attempts);
@@ -241,10 +246,11 @@ static ar_status llm_propose(ar__proposer *p, uint64_t seed, char **out, ar_erro
     return *out ? AR_OK : ar__fail(err, AR_ENOMEM, "out of memory");
 }
 
-ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, char **out, ar_error *err) {
+ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, double seconds, char **out,
+                               ar_error *err) {
     *out = NULL;
     if (p->kind == AR_PROPOSER_LLM)
-        return llm_propose(p, seed, out, err);
+        return llm_propose(p, seed, seconds, out, err);
     if (!p->evo)
         return ar__fail(err, AR_ENOTFOUND, "no spec proposer configured");
     char *s = NULL;
