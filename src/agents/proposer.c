@@ -151,7 +151,7 @@ static char *proposal_schema(void) {
     json_t *schema = json_pack("{s:s,s:s,s:b,s:[s],s:{s:{s:s,s:i,s:i,s:{s:o}}}}", "title",
                                "agentrec model proposal", "type", "object", "additionalProperties",
                                0, "required", "members", "properties", "members", "type", "array",
-                               "minItems", 1, "maxItems", 4, "items", "anyOf", alts);
+                               "minItems", 1, "maxItems", 4, "items", "oneOf", alts);
     char *text = schema ? json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(schema);
     json_decref(full);
