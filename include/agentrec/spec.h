@@ -92,7 +92,8 @@ ar_status ar_spec_info_get(const char *json, ar_spec_info *out, ar_error *err);
  * "events" transform. Scoring is deterministic and the result does not depend on threads.
  * explain() delegates to the member with the largest weight (blend), the member serving the
  * user (gate), or the first member (fuse). The model file stores the canonical spec and every
- * member's fitted state in one checksummed container. */
+ * member's fitted state in one checksummed container. A base learner's own transforms replace
+ * the fit options' time decay and weighting; the others use the options'. */
 ar_status ar_model_create_spec(const char *json, ar_model **out, ar_error *err);
 
 /* The spec of any model as canonical JSON: a composite's spec, or {"model": name, "params":
@@ -109,8 +110,10 @@ int ar_model_is_composite(const ar_model *m);
  * better of the spec's weights and the best single member, each weight in turn is tried on a
  * fixed grid and the best value kept, until a round changes nothing. Only strict improvements
  * are taken, so the result is never worse on the sample than the best single member or the
- * starting weights. The learned weights (rescaled to sum to 1) are written into the model,
- * and its spec (ar_model_spec_json) says them. Deterministic in seed, whatever the threads. */
+ * starting weights. The learned weights are written into the model (only their ratios matter;
+ * they are not rescaled), and its spec (ar_model_spec_json) says them. The sample's NDCG is
+ * computed with the same arithmetic and tie-breaking as scoring, so with every user sampled it
+ * equals the evaluator's NDCG@k. Deterministic in seed, whatever the threads. */
 
 typedef struct ar_blend_learn_options {
     unsigned history_mask; /* splits that make the users' histories (AR_MASK_TRAIN) */

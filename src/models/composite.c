@@ -302,10 +302,14 @@ static ar_status fit_dataset(ar_model *m, const ar_dataset *ds, const ar_fit_opt
             lo.event_weights = ew;
             lo.n_event_weights = ne;
         }
-        lo.half_life_days = leaf->half_life;
-        lo.weighting = leaf->weighting;
-        lo.bm25_k1 = leaf->k1;
-        lo.bm25_b = leaf->b;
+        /* A learner's own transforms replace the options' (which apply to the others). */
+        if (leaf->half_life > 0)
+            lo.half_life_days = leaf->half_life;
+        if (leaf->weighting != AR_WEIGHTING_NONE) {
+            lo.weighting = leaf->weighting;
+            lo.bm25_k1 = leaf->k1;
+            lo.bm25_b = leaf->b;
+        }
         ar_error e2;
         st = ar_model_fit(leaf->model, ds, &lo, &e2);
         ar__free(ew);

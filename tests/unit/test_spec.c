@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "agentrec.h"
+#include "models/model.h" /* ar__training_matrix, against a naive reference */
 #include "test_util.h"
 
 #include <math.h>
@@ -542,6 +543,62 @@ static void test_transforms(void **state) {
     ar_dataset_free(ds);
 }
 
+/* The generic training-matrix path: time decay, TF-IDF and BM25 against the formulas. */
+static void test_training_matrix_weighting(void **state) {
+    (void)state;
+    ar_dataset *ds = make_ds(19);
+    ar_fit_options fo = ar_fit_options_default();
+    ar_csr *x0, *x;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x0), AR_OK);
+    double n = x0->n_rows, avg = (double)x0->nnz / n; /* values are all 1 here */
+    for (int w = 1; w <= 2; w++) {
+        fo.weighting = (ar_weighting)w;
+        assert_null(ar_fit_options_check(&fo));
+        assert_int_equal(ar__training_matrix(ds, &fo, &x), AR_OK);
+        assert_int_equal(x->nnz, x0->nnz);
+        for (int32_t u = 0; u < x->n_rows; u++) {
+            double len = (double)(x0->indptr[u + 1] - x0->indptr[u]);
+            for (int64_t k = x->indptr[u]; k < x->indptr[u + 1]; k++) {
+                int32_t i = x->indices[k];
+                double df = 0;
+                for (int64_t q = 0; q < x0->nnz; q++)
+                    df += x0->indices[q] == i;
+                double want = w == AR_WEIGHTING_TFIDF ? log(1 + n / df)
+                                                      : log(1 + (n - df + 0.5) / (df + 0.5)) * 2.2 /
+                                                            (1 + 1.2 * (0.25 + 0.75 * len / avg));
+                assert_true(fabs(x->values[k] - want) < 1e-5 * want);
+            }
+        }
+        ar_csr_free(x);
+    }
+    fo.weighting = AR_WEIGHTING_NONE;
+    fo.half_life_days = 10;
+    assert_int_equal(ar__training_matrix(ds, &fo, &x), AR_OK);
+    ar_interactions in;
+    ar_dataset_interactions(ds, &in);
+    int64_t t_ref = INT64_MIN;
+    for (int64_t k = 0; k < in.n; k++)
+        if (in.split[k] == AR_SPLIT_TRAIN && in.time[k] > t_ref)
+            t_ref = in.time[k];
+    for (int64_t k = 0; k < in.n; k++) {
+        if (in.split[k] != AR_SPLIT_TRAIN)
+            continue;
+        double want = pow(0.5, (double)(t_ref - in.time[k]) / (10 * 86400.0));
+        int32_t u = in.user[k], i = in.item[k];
+        int64_t p = x->indptr[u];
+        while (x->indices[p] != i)
+            p++;
+        assert_true(fabs(x->values[p] - want) < 1e-6); /* items are distinct per user here */
+    }
+    ar_csr_free(x);
+    fo.half_life_days = 0;
+    fo.weighting = AR_WEIGHTING_BM25;
+    fo.bm25_k1 = 0;
+    assert_non_null(ar_fit_options_check(&fo));
+    ar_csr_free(x0);
+    ar_dataset_free(ds);
+}
+
 /* -- learned weights ----------------------------------------------------------------------------
  */
 
@@ -747,6 +804,7 @@ int main(void) {
         cmocka_unit_test(test_save_load_roundtrip),
         cmocka_unit_test(test_threads_bitwise_equal),
         cmocka_unit_test(test_transforms),
+        cmocka_unit_test(test_training_matrix_weighting),
         cmocka_unit_test(test_learned_weights),
         cmocka_unit_test(test_evo_valid_and_deterministic),
         cmocka_unit_test(test_evo_improves),
