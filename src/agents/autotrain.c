@@ -174,6 +174,7 @@ typedef struct autotrain {
     ar__proposer *proposer;
     char *profile;       /* the dataset profile (JSON) */
     int proposals;       /* specs the proposer made */
+    int ensembled;       /* the elites' ensemble was proposed */
     int proposer_failed; /* how many proposals failed (only the first is logged) */
     const char *role;    /* the ledger tag of trials that have none of their own */
     uint64_t rng_state;
@@ -386,15 +387,62 @@ static ar_status log_proposal(autotrain *a, ar_status st, const char *what) {
     return ls;
 }
 
+/* The ensemble of the elites (as AutoML systems end with an ensemble of their best models, e.g.
+ * Caruana et al. 2004, auto-sklearn, AutoGluon): a blend of the best fully evaluated spec of
+ * each of the best ELITE_FAMILIES model families, z-scored, its weights learned by the trial.
+ * NULL when fewer than two families have a full evaluation. */
+#define ELITE_FAMILIES 3
+static char *elite_blend(const autotrain *a) {
+    int best[ELITE_FAMILIES], nb = 0;
+    char fam[ELITE_FAMILIES][32];
+    for (int k = 0; k < ELITE_FAMILIES; k++) {
+        int pick = -1;
+        for (int i = 0; i < a->n_hist; i++) {
+            const seen *h = &a->hist[i];
+            char f[32];
+            family_of(h->spec, f, sizeof f);
+            int taken = strcmp(f, "composite") == 0 || strcmp(f, "mostpop") == 0;
+            for (int j = 0; j < nb && !taken; j++)
+                taken = strcmp(fam[j], f) == 0;
+            if (!taken && h->fidelity >= 1 && isfinite(h->reward) &&
+                (pick < 0 || h->reward > a->hist[pick].reward))
+                pick = i;
+        }
+        if (pick < 0)
+            break;
+        best[nb] = pick;
+        family_of(a->hist[pick].spec, fam[nb++], sizeof fam[0]);
+    }
+    if (nb < 2)
+        return NULL;
+    json_t *members = json_array();
+    for (int k = 0; k < nb; k++)
+        json_array_append_new(members, json_pack("{s:f,s:o}", "weight", 1.0, "spec",
+                                                 json_loads(a->hist[best[k]].spec, 0, NULL)));
+    char *s = dumps(json_pack("{s:o,s:s}", "blend", members, "normalize", "zscore")), *canon = NULL;
+    ar_error err;
+    if (s && ar_spec_canonical(s, &canon, &err) == AR_OK) {
+        free(s);
+        s = ar__strdup(canon);
+        ar_free_array(canon);
+    }
+    return s;
+}
+
 static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *err) {
     autotrain *a = self;
     *n_out = 0;
     for (int tries = 0; *n_out < n && tries < 20 * n; tries++) {
         char *spec = NULL;
-        if (a->next_queue < a->n_queue) {
+        if (!a->ensembled && a->proposer && !in_search_phase(a)) {
+            a->ensembled = 1; /* once, when generate-and-select begins */
+            if ((spec = elite_blend(a)))
+                logf_(a, "proposing the ensemble of the best model families: %s", spec);
+        }
+        if (!spec && a->next_queue < a->n_queue) {
             spec = a->queue[a->next_queue];
             a->queue[a->next_queue++] = NULL;
-        } else if (!in_search_phase(a) && a->proposer) {
+        } else if (!spec && !in_search_phase(a) && a->proposer) {
             /* A proposal may use at most a tenth of the budget, and never the time kept for
              * the final test. */
             double left = fmin(a->deadline - now() - reserve(a), 0.1 * a->o.budget_seconds);
