@@ -81,11 +81,12 @@ enum {
     N_PARAMS
 };
 enum { SAMPLE_UNIFORM, SAMPLE_POPULARITY };
-enum { SELECT_EACH, SELECT_HARDEST };
+enum { SELECT_EACH, SELECT_HARDEST, SELECT_MEAN };
 enum { MODE_DETERMINISTIC, MODE_HOGWILD };
+enum { MAX_NEG = 1024, MAX_K = 1024 }; /* the ranges of negatives and factors */
 
 static const ar_param_def params[] = {
-    {"factors", AR_PARAM_INT, 1, 1024, 64, NULL, NULL, "latent dimensions k"},
+    {"factors", AR_PARAM_INT, 1, MAX_K, 64, NULL, NULL, "latent dimensions k"},
     {"epochs", AR_PARAM_INT, 1, 5000, 100, NULL, NULL,
      "passes; an epoch draws as many positives as there are training interactions"},
     {"lr", AR_PARAM_LOGFLOAT, 1e-4, 2, 0.05, NULL, NULL, "SGD learning rate of the first epoch"},
@@ -105,9 +106,10 @@ static const ar_param_def params[] = {
      "negative sampling distribution"},
     {"pop_gamma", AR_PARAM_FLOAT, 0, 1.5, 0.75, NULL, "sampling=popularity",
      "negatives are drawn in proportion to popularity^pop_gamma"},
-    {"negatives", AR_PARAM_INT, 1, 64, 1, NULL, NULL, "negatives drawn per positive"},
-    {"neg_select", AR_PARAM_CATEGORICAL, 0, 0, SELECT_EACH, "each|hardest", NULL,
-     "each: one update per negative; hardest: one update with the highest-scoring negative"},
+    {"negatives", AR_PARAM_INT, 1, MAX_NEG, 1, NULL, NULL, "negatives drawn per positive"},
+    {"neg_select", AR_PARAM_CATEGORICAL, 0, 0, SELECT_EACH, "each|hardest|mean", NULL,
+     "each: one update per negative; hardest: one update with the highest-scoring negative; "
+     "mean: one update on the loss averaged over the negatives"},
     {"mode", AR_PARAM_CATEGORICAL, 0, 0, MODE_DETERMINISTIC, "deterministic|hogwild", NULL,
      "deterministic: stratified blocks, identical for any thread count; hogwild: lock-free"},
     {"blocks", AR_PARAM_INT, 1, 256, 8, NULL, "mode=deterministic",
@@ -227,6 +229,83 @@ float ar__bpr_step(float *restrict pu, float *restrict qi, float *restrict qj, f
     return pick_step()(pu, qi, qj, bi, bj, k, h);
 }
 
+/* The step of neg_select = mean (see ar__bpr_step_mean in bpr.h), compiled twice like the step
+ * above. Pass 1 scores the positive and the n negatives; pass 2 walks the negatives in order,
+ * accumulating the user's gradient into gu and updating each negative row; then the positive row
+ * and the user row. */
+#define BPR_MEAN_BODY                                                                              \
+    float *xs = scratch, *gu = scratch + n;                                                        \
+    float *qi = Q + (size_t)i * (size_t)k;                                                         \
+    float xi = 0;                                                                                  \
+    _Pragma("omp simd reduction(+ : xi)") for (int32_t f = 0; f < k; f++) xi += pu[f] * qi[f];     \
+    if (b)                                                                                         \
+        xi += b[i];                                                                                \
+    float loss = 0, wsum = 0, lr = h->lr, inv = 1.0f / (float)n;                                   \
+    for (int32_t c = 0; c < n; c++) {                                                              \
+        const float *qj = Q + (size_t)js[c] * (size_t)k;                                           \
+        float xj = 0;                                                                              \
+        _Pragma("omp simd reduction(+ : xj)") for (int32_t f = 0; f < k; f++) xj += pu[f] * qj[f]; \
+        if (b)                                                                                     \
+            xj += b[js[c]];                                                                        \
+        float x = xi - xj;                                                                         \
+        loss += softplus_neg(x);                                                                   \
+        xs[c] = inv / (1.0f + expf(x)); /* w_c = sigmoid(-x) / n */                                \
+        wsum += xs[c];                                                                             \
+    }                                                                                              \
+    _Pragma("omp simd") for (int32_t f = 0; f < k; f++) gu[f] = wsum * qi[f];                      \
+    float dn = 1.0f - lr * h->reg_neg;                                                             \
+    for (int32_t c = 0; c < n; c++) {                                                              \
+        float *qj = Q + (size_t)js[c] * (size_t)k;                                                 \
+        float w = xs[c], lw = lr * w;                                                              \
+        _Pragma("omp simd") for (int32_t f = 0; f < k; f++) {                                      \
+            float t = qj[f];                                                                       \
+            gu[f] -= w * t;                                                                        \
+            qj[f] = dn * t - lw * pu[f];                                                           \
+        }                                                                                          \
+        if (b)                                                                                     \
+            b[js[c]] = (1.0f - lr * h->reg_bias) * b[js[c]] - lw;                                  \
+    }                                                                                              \
+    float dp = 1.0f - lr * h->reg_pos, du = 1.0f - lr * h->reg_user, lws = lr * wsum;              \
+    _Pragma("omp simd") for (int32_t f = 0; f < k; f++) {                                          \
+        float u = pu[f];                                                                           \
+        qi[f] = dp * qi[f] + lws * u;                                                              \
+        pu[f] = du * u + lr * gu[f];                                                               \
+    }                                                                                              \
+    if (b)                                                                                         \
+        b[i] = (1.0f - lr * h->reg_bias) * b[i] + lws;                                             \
+    return loss;
+
+typedef float (*mean_fn)(float *restrict, float *restrict, float *, int32_t, const int32_t *,
+                         int32_t, int32_t, const ar__bpr_hyper *, float *restrict);
+
+static float mean_base(float *restrict pu, float *restrict Q, float *b, int32_t i,
+                       const int32_t *js, int32_t n, int32_t k, const ar__bpr_hyper *h,
+                       float *restrict scratch) {
+    BPR_MEAN_BODY
+}
+
+#ifdef HAVE_AVX2_CLONE
+__attribute__((target("avx2,fma"))) static float
+mean_avx2(float *restrict pu, float *restrict Q, float *b, int32_t i, const int32_t *js, int32_t n,
+          int32_t k, const ar__bpr_hyper *h, float *restrict scratch) {
+    BPR_MEAN_BODY
+}
+#endif
+
+static mean_fn pick_mean(void) {
+#ifdef HAVE_AVX2_CLONE
+    if (use_avx2())
+        return mean_avx2;
+#endif
+    return mean_base;
+}
+
+float ar__bpr_step_mean(float *restrict pu, float *restrict Q, float *b, int32_t i,
+                        const int32_t *js, int32_t n, int32_t k, const ar__bpr_hyper *h,
+                        float *restrict scratch) {
+    return pick_mean()(pu, Q, b, i, js, n, k, h, scratch);
+}
+
 /* scores[i] = b[i] + sum_f p[f] QT[f][i] for the n items, QT the item factors transposed
  * (k x n, row-major): items run along the vector lanes, so the kernel streams QT once with no
  * horizontal sums, in blocks of SCORE_BLOCK items whose partial scores stay in L1. Each score is
@@ -289,6 +368,50 @@ float ar__bpr_step_ref(float *pu, float *qi, float *qj, float *bi, float *bj, in
         *bj = (float)(b2 + h->lr * (-g - h->reg_bias * b2));
     }
     return (float)log1p(exp(-x));
+}
+
+float ar__bpr_step_mean_ref(float *pu, float *Q, float *b, int32_t i, const int32_t *js, int32_t n,
+                            int32_t k, const ar__bpr_hyper *h) {
+    double *u0 = ar__alloc_array((size_t)k, sizeof *u0),
+           *gu = ar__alloc_array((size_t)k, sizeof *gu);
+    double *w = ar__alloc_array((size_t)n, sizeof *w);
+    if (!u0 || !gu || !w) {
+        ar__free(u0), ar__free(gu), ar__free(w);
+        return NAN;
+    }
+    float *qi = Q + (size_t)i * (size_t)k;
+    double xi = b ? b[i] : 0, loss = 0, wsum = 0;
+    for (int32_t f = 0; f < k; f++)
+        u0[f] = pu[f], xi += (double)pu[f] * (double)qi[f];
+    for (int32_t c = 0; c < n; c++) {
+        const float *qj = Q + (size_t)js[c] * (size_t)k;
+        double xj = b ? b[js[c]] : 0;
+        for (int32_t f = 0; f < k; f++)
+            xj += u0[f] * (double)qj[f];
+        loss += log1p(exp(-(xi - xj)));
+        w[c] = 1.0 / (1.0 + exp(xi - xj)) / n;
+        wsum += w[c];
+    }
+    for (int32_t f = 0; f < k; f++)
+        gu[f] = wsum * (double)qi[f];
+    for (int32_t c = 0; c < n; c++) { /* in order: a repeated negative sees its earlier update */
+        float *qj = Q + (size_t)js[c] * (size_t)k;
+        for (int32_t f = 0; f < k; f++) {
+            double t = qj[f];
+            gu[f] -= w[c] * t;
+            qj[f] = (float)(t + h->lr * (-w[c] * u0[f] - h->reg_neg * t));
+        }
+        if (b)
+            b[js[c]] = (float)(b[js[c]] + h->lr * (-w[c] - h->reg_bias * b[js[c]]));
+    }
+    for (int32_t f = 0; f < k; f++) {
+        qi[f] = (float)(qi[f] + h->lr * (wsum * u0[f] - h->reg_pos * qi[f]));
+        pu[f] = (float)(u0[f] + h->lr * (gu[f] - h->reg_user * u0[f]));
+    }
+    if (b)
+        b[i] = (float)(b[i] + h->lr * (wsum - h->reg_bias * b[i]));
+    ar__free(u0), ar__free(gu), ar__free(w);
+    return (float)loss;
 }
 
 void ar__alias_build(const float *w, int32_t n, float *prob, int32_t *alias, double *work_d,
@@ -359,9 +482,10 @@ typedef struct trainer {
     const ar_csr *x;
     state *s;
     int32_t k;
-    int negatives, hardest, has_bias;
+    int negatives, select, has_bias;
     ar__bpr_hyper h;
     step_fn step;
+    mean_fn step_mean;
 } trainer;
 
 /* A negative sampler over items cand[0..n) (cand NULL: the items 0..n-1 themselves), uniform
@@ -408,7 +532,7 @@ static double train_positive(const trainer *t, const sampler *sm, int32_t u, int
     int32_t k = t->k;
     float *pu = s->P + (size_t)u * (size_t)k, *qi = s->Q + (size_t)i * (size_t)k;
     float *bi = t->has_bias ? &s->b[i] : NULL;
-    int32_t js[64];
+    int32_t js[MAX_NEG];
     int nj = 0;
     for (int c = 0; c < t->negatives; c++) {
         int32_t j = draw_negative(t, sm, u, rng);
@@ -417,8 +541,15 @@ static double train_positive(const trainer *t, const sampler *sm, int32_t u, int
             prefetch_row(s->Q + (size_t)j * (size_t)k, k);
         }
     }
+    if (nj == 0)
+        return 0;
+    if (t->select == SELECT_MEAN) {
+        float scratch[MAX_NEG + MAX_K];
+        *n += nj;
+        return t->step_mean(pu, s->Q, t->has_bias ? s->b : NULL, i, js, nj, k, &t->h, scratch);
+    }
     double loss = 0;
-    if (t->hardest && nj > 1) {
+    if (t->select == SELECT_HARDEST && nj > 1) {
         int32_t best = js[0];
         float best_x = -INFINITY;
         for (int c = 0; c < nj; c++) {
@@ -667,9 +798,10 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
                   .s = s,
                   .k = k,
                   .negatives = (int)ar__p(m, P_NEGATIVES),
-                  .hardest = (int)ar__p(m, P_NEG_SELECT) == SELECT_HARDEST,
+                  .select = (int)ar__p(m, P_NEG_SELECT),
                   .has_bias = ar__p(m, P_ITEM_BIAS) != 0,
-                  .step = pick_step()};
+                  .step = pick_step(),
+                  .step_mean = pick_mean()};
     tr.h.reg_user = (float)ar__p(m, P_REG_USER);
     tr.h.reg_pos = (float)ar__p(m, P_REG_POS);
     tr.h.reg_neg = (float)ar__p(m, P_REG_NEG);
@@ -898,7 +1030,12 @@ static ar_status load(ar_model *m, const ar__secfile *f) {
         return ar__secfile_corrupt(f, "factor count differs from the parameters");
     for (int c = 0; c < N_PARAMS; c++) {
         const ar_param_def *d = &params[c];
-        if (d->type == AR_PARAM_CATEGORICAL && (ar__p(m, c) < 0 || ar__p(m, c) > 1))
+        if (d->type != AR_PARAM_CATEGORICAL)
+            continue;
+        int n_choices = 1;
+        for (const char *ch = d->choices; *ch; ch++)
+            n_choices += *ch == '|';
+        if (ar__p(m, c) < 0 || ar__p(m, c) >= n_choices)
             return ar__secfile_corrupt(f, "categorical parameter out of range");
     }
     s->k = (int32_t)meta[0];

@@ -36,6 +36,29 @@ float ar__bpr_step(float *restrict pu, float *restrict qi, float *restrict qj, f
 float ar__bpr_step_ref(float *pu, float *qi, float *qj, float *bi, float *bj, int32_t k,
                        const ar__bpr_hyper *h);
 
+/* The step of neg_select = mean: one update for the positive (u, i) against the n >= 1 negatives
+ * js[0..n), on the BPR loss averaged over the negatives,
+ *   L = (1/n) sum_c -ln sigmoid(x_ui - x_uj_c),   x_ui = pu . qi + b_i,
+ * as in the MF-BPR of the BARS benchmark (SimpleX codebase, "PairwiseLogisticLoss", Mao et al.,
+ * CIKM 2021). With w_c = sigmoid(x_uj_c - x_ui) / n and W = sum_c w_c, all scores taken before
+ * the step:
+ *   qj_c += lr (-w_c pu - reg_neg qj_c),  b_jc += lr (-w_c - reg_bias b_jc)   for c = 0, 1, ...
+ *   qi   += lr (W pu - reg_pos qi),       b_i  += lr (W - reg_bias b_i)
+ *   pu   += lr (W qi - sum_c w_c qj_c - reg_user pu)
+ * where pu is the value from before the step, qi the positive's and each qj_c the negative row as
+ * it is just before its own update (a negative drawn twice is updated twice, the second time
+ * from the first's result). pu: k floats (a row of P, not of Q). Q: the item factors, row-major,
+ * (rows > i and every js[c]) x k; b: the item biases, or NULL without them. No js[c] may equal
+ * i. scratch: n + k floats. Returns the summed loss sum_c -ln sigmoid(x_ui - x_uj_c) before the
+ * step. Not thread-safe on the same rows. */
+float ar__bpr_step_mean(float *restrict pu, float *restrict Q, float *b, int32_t i,
+                        const int32_t *js, int32_t n, int32_t k, const ar__bpr_hyper *h,
+                        float *restrict scratch);
+/* The same step written the obvious way, in double precision (scratch allocated inside; NAN
+ * when out of memory): the reference the test compares ar__bpr_step_mean against. */
+float ar__bpr_step_mean_ref(float *pu, float *Q, float *b, int32_t i, const int32_t *js, int32_t n,
+                            int32_t k, const ar__bpr_hyper *h);
+
 /* Walker's alias method (Vose's construction). Builds a table over n >= 1 outcomes with weights
  * w[0..n) (non-negative; all zero means uniform) into prob[n] and alias[n]; work: n doubles and
  * n int32 of scratch. A draw then costs O(1). */

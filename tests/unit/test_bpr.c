@@ -155,6 +155,76 @@ static void test_step_vs_reference(void **state) {
     assert_true(after < before);
 }
 
+/* The averaged-negatives step (neg_select = mean) against its double-precision reference, with
+ * and without biases, for several k and negative counts, including a negative drawn twice. */
+static void test_step_mean_vs_reference(void **state) {
+    (void)state;
+    enum { NI = 12, KMAX = 70 };
+    ar_rng rng;
+    ar_rng_seed(&rng, 8);
+    const int32_t ks[] = {1, 5, 16, 33, 70};
+    const int32_t js_all[] = {3, 7, 0, 11, 7, 5, 9, 2};
+    const int32_t ns[] = {1, 2, 4, 8};
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++)
+        for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++)
+            for (int bias = 0; bias < 2; bias++) {
+                int32_t k = ks[t], n = ns[c], i = 4;
+                static float qa[NI * KMAX], qr[NI * KMAX];
+                float pa[KMAX], pr[KMAX], ba[NI], br[NI], scratch[8 + KMAX];
+                for (int32_t f = 0; f < k; f++)
+                    pa[f] = pr[f] = (float)(ar_rng_uniform(&rng) - 0.5);
+                for (int32_t r = 0; r < NI * k; r++)
+                    qa[r] = qr[r] = (float)(ar_rng_uniform(&rng) - 0.5);
+                for (int32_t r = 0; r < NI; r++)
+                    ba[r] = br[r] = (float)(ar_rng_uniform(&rng) - 0.5);
+                ar__bpr_hyper h = {0.07f, 0.01f, 0.02f, 0.003f, 0.004f};
+                float l1 =
+                    ar__bpr_step_mean(pa, qa, bias ? ba : NULL, i, js_all, n, k, &h, scratch);
+                float l2 = ar__bpr_step_mean_ref(pr, qr, bias ? br : NULL, i, js_all, n, k, &h);
+                if (fabsf(l1 - l2) > 1e-5f * (float)n)
+                    fail_msg("k=%d n=%d bias=%d: loss %.9g vs reference %.9g", k, n, bias, l1, l2);
+                for (int32_t f = 0; f < k; f++)
+                    if (fabsf(pa[f] - pr[f]) > 1e-6f)
+                        fail_msg("k=%d n=%d bias=%d pu[%d]: %.9g vs %.9g", k, n, bias, f, pa[f],
+                                 pr[f]);
+                for (int32_t r = 0; r < NI * k; r++)
+                    if (fabsf(qa[r] - qr[r]) > 1e-6f)
+                        fail_msg("k=%d n=%d bias=%d Q[%d][%d]: %.9g vs %.9g", k, n, bias, r / k,
+                                 r % k, qa[r], qr[r]);
+                for (int32_t r = 0; r < NI; r++)
+                    assert_true(fabsf(ba[r] - br[r]) < 1e-6f);
+            }
+    /* One negative: the mean step is the plain step. */
+    float pu[8], Q[2 * 8], pu2[8], qi2[8], qj2[8], b[2] = {0.1f, -0.3f}, b2[2] = {0.1f, -0.3f};
+    for (int f = 0; f < 8; f++) {
+        pu[f] = pu2[f] = 0.1f * (float)(f + 1);
+        Q[f] = qi2[f] = 0.05f * (float)(8 - f);
+        Q[8 + f] = qj2[f] = 0.2f - 0.03f * (float)f;
+    }
+    ar__bpr_hyper h = {0.1f, 0.01f, 0.02f, 0.003f, 0.004f};
+    const int32_t one = 1;
+    float scratch[9];
+    float l1 = ar__bpr_step_mean(pu, Q, b, 0, &one, 1, 8, &h, scratch);
+    float l2 = ar__bpr_step(pu2, qi2, qj2, &b2[0], &b2[1], 8, &h);
+    assert_true(fabsf(l1 - l2) < 1e-6f);
+    for (int f = 0; f < 8; f++)
+        assert_true(fabsf(pu[f] - pu2[f]) < 1e-6f && fabsf(Q[f] - qi2[f]) < 1e-6f &&
+                    fabsf(Q[8 + f] - qj2[f]) < 1e-6f);
+    assert_true(fabsf(b[0] - b2[0]) < 1e-6f && fabsf(b[1] - b2[1]) < 1e-6f);
+    /* The step descends the averaged loss. */
+    const int32_t js[3] = {1, 2, 3};
+    float P1[8], Q4[4 * 8], s2[3 + 8];
+    for (int f = 0; f < 8; f++) {
+        P1[f] = 0.1f;
+        for (int r = 0; r < 4; r++)
+            Q4[r * 8 + f] = 0.05f * (float)(r + f % 3);
+    }
+    ar__bpr_hyper h0 = {0.1f, 0, 0, 0, 0};
+    float before = ar__bpr_step_mean(P1, Q4, NULL, 0, js, 3, 8, &h0, s2);
+    float after = ar__bpr_step_mean(P1, Q4, NULL, 0, js, 3, 8, &h0, s2);
+    assert_true(after < before);
+}
+
 static void test_alias_frequencies(void **state) {
     (void)state;
     enum { N = 6, DRAWS = 600000 };
@@ -220,6 +290,8 @@ static void test_deterministic_threads(void **state) {
     check_threads_bitwise(ds, "{\"epochs\": 4, \"factors\": 12, \"blocks\": 4}");
     check_threads_bitwise(ds, "{\"epochs\": 3, \"factors\": 8, \"blocks\": 5, \"sampling\": "
                               "\"popularity\", \"negatives\": 3, \"neg_select\": \"hardest\"}");
+    check_threads_bitwise(ds, "{\"epochs\": 3, \"factors\": 8, \"blocks\": 4, \"negatives\": "
+                              "100, \"neg_select\": \"mean\", \"lr\": 0.5}");
     /* Hogwild with one thread is reproducible too. */
     ar_model *a = make("{\"epochs\": 3, \"factors\": 8, \"mode\": \"hogwild\"}");
     ar_model *b = make("{\"epochs\": 3, \"factors\": 8, \"mode\": \"hogwild\"}");
@@ -257,6 +329,10 @@ static void test_learns(void **state) {
                  "{\"epochs\": 30, \"factors\": 16, \"lr\": 0.1, \"sampling\": \"popularity\", "
                  "\"pop_gamma\": 0.5, \"item_bias\": false, \"negatives\": 2}",
                  1);
+    check_learns(ds,
+                 "{\"epochs\": 30, \"factors\": 16, \"lr\": 0.05, \"negatives\": 32, "
+                 "\"neg_select\": \"mean\"}",
+                 2);
     ar_dataset_free(ds);
 }
 
@@ -476,6 +552,7 @@ static void test_save_load(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_step_vs_reference),
+        cmocka_unit_test(test_step_mean_vs_reference),
         cmocka_unit_test(test_alias_frequencies),
         cmocka_unit_test(test_deterministic_threads),
         cmocka_unit_test(test_learns),
