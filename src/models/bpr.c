@@ -9,9 +9,17 @@
  * stochastic gradient ascent (ar__bpr_step; regularisation is separate for the user, the
  * positive and the negative vector, as in LibRec / MyMediaLite). Negatives are drawn uniformly
  * or in proportion to popularity^gamma (Walker alias table, O(1) a draw); with negatives = n > 1
- * each positive gets n updates ("each") or one update with the highest-scoring of the n
- * candidates ("hardest": dynamic negative sampling, Zhang et al., SIGIR 2013). The learning rate
- * of epoch e is lr * lr_decay^e.
+ * each positive gets n updates ("each"), one update with the highest-scoring of the n
+ * candidates ("hardest": dynamic negative sampling, Zhang et al., SIGIR 2013), or one update on
+ * the loss averaged over the n negatives ("mean", ar__bpr_step_mean: the MF-BPR of the BARS
+ * benchmark, Zhu et al. 2022, which averages -ln sigmoid over 300 negatives per positive). The
+ * learning rate of epoch e is lr * lr_decay^e.
+ *
+ * Optimiser: plain SGD steps (the default), or lazy Adam (Kingma & Ba, ICLR 2015;
+ * ar__bpr_step_adam): first and second moments per parameter, touched and bias-corrected row by row
+ * with a step count per row, as TensorFlow's LazyAdam does for embeddings. Adam triples the memory
+ * of the factors during the fit (the moments are not saved). The regularisation terms are the
+ * per-step L2 penalties on the rows a step touches (reg/2 |row|^2), as in LightGCN's MF baseline.
  *
  * Two parallel schedules:
  *  - hogwild (Recht et al., NIPS 2011): each epoch draws nnz positives with replacement, in
@@ -31,9 +39,9 @@
  *    epoch.
  *
  * Users not seen in training (user = -1) are folded in: starting from p = 0, foldin_epochs
- * passes of SGD over the history (uniform negatives, item factors and biases fixed, lr and
- * reg_user of the fit) from the RNG stream hashed from the history, so the same history always
- * gives the same vector.
+ * passes of SGD (Adam under optimizer = adam) over the history (uniform negatives, item factors and
+ * biases fixed, lr and reg_user of the fit) from the RNG stream hashed from the history, so the
+ * same history always gives the same vector.
  *
  * Explanations: the contribution of history item h to item i is q_h . q_i, the score i would get
  * from a user whose vector were q_h; for a folded-in user, whose p is a gradient-weighted sum of
@@ -93,7 +101,9 @@ static const ar_param_def params[] = {
     {"factors", AR_PARAM_INT, 1, MAX_K, 64, NULL, NULL, "latent dimensions k"},
     {"epochs", AR_PARAM_INT, 1, 5000, 100, NULL, NULL,
      "passes; an epoch draws as many positives as there are training interactions"},
-    {"lr", AR_PARAM_LOGFLOAT, 1e-4, 2, 0.05, NULL, NULL, "SGD learning rate of the first epoch"},
+    {"lr", AR_PARAM_LOGFLOAT, 1e-4, 16, 0.05, NULL, NULL,
+     "learning rate of the first epoch (SGD's step, or Adam's; neg_select=mean wants a larger "
+     "one)"},
     {"lr_decay", AR_PARAM_FLOAT, 0.5, 1, 1, NULL, NULL,
      "the learning rate of epoch e is lr * lr_decay^e"},
     {"reg_user", AR_PARAM_LOGFLOAT, 1e-7, 1, 0.0025, NULL, NULL, "L2 weight on user vectors"},
