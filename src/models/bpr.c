@@ -9,9 +9,17 @@
  * stochastic gradient ascent (ar__bpr_step; regularisation is separate for the user, the
  * positive and the negative vector, as in LibRec / MyMediaLite). Negatives are drawn uniformly
  * or in proportion to popularity^gamma (Walker alias table, O(1) a draw); with negatives = n > 1
- * each positive gets n updates ("each") or one update with the highest-scoring of the n
- * candidates ("hardest": dynamic negative sampling, Zhang et al., SIGIR 2013). The learning rate
- * of epoch e is lr * lr_decay^e.
+ * each positive gets n updates ("each"), one update with the highest-scoring of the n
+ * candidates ("hardest": dynamic negative sampling, Zhang et al., SIGIR 2013), or one update on
+ * the loss averaged over the n negatives ("mean", ar__bpr_step_mean: the MF-BPR of the BARS
+ * benchmark, Zhu et al. 2022, which averages -ln sigmoid over 300 negatives per positive). The
+ * learning rate of epoch e is lr * lr_decay^e.
+ *
+ * Optimiser: plain SGD steps (the default), or lazy Adam (Kingma & Ba, ICLR 2015;
+ * ar__bpr_step_adam): first and second moments per parameter, touched and bias-corrected row by row
+ * with a step count per row, as TensorFlow's LazyAdam does for embeddings. Adam triples the memory
+ * of the factors during the fit (the moments are not saved). The regularisation terms are the
+ * per-step L2 penalties on the rows a step touches (reg/2 |row|^2), as in LightGCN's MF baseline.
  *
  * Two parallel schedules:
  *  - hogwild (Recht et al., NIPS 2011): each epoch draws nnz positives with replacement, in
@@ -31,9 +39,9 @@
  *    epoch.
  *
  * Users not seen in training (user = -1) are folded in: starting from p = 0, foldin_epochs
- * passes of SGD over the history (uniform negatives, item factors and biases fixed, lr and
- * reg_user of the fit) from the RNG stream hashed from the history, so the same history always
- * gives the same vector.
+ * passes of SGD (Adam under optimizer = adam) over the history (uniform negatives, item factors and
+ * biases fixed, lr and reg_user of the fit) from the RNG stream hashed from the history, so the
+ * same history always gives the same vector.
  *
  * Explanations: the contribution of history item h to item i is q_h . q_i, the score i would get
  * from a user whose vector were q_h; for a folded-in user, whose p is a gradient-weighted sum of
@@ -78,17 +86,24 @@ enum {
     P_MODE,
     P_BLOCKS,
     P_FOLDIN_EPOCHS,
+    P_OPTIMIZER,
+    P_ADAM_BETA1,
+    P_ADAM_BETA2,
     N_PARAMS
 };
 enum { SAMPLE_UNIFORM, SAMPLE_POPULARITY };
-enum { SELECT_EACH, SELECT_HARDEST };
+enum { SELECT_EACH, SELECT_HARDEST, SELECT_MEAN };
 enum { MODE_DETERMINISTIC, MODE_HOGWILD };
+enum { OPT_SGD, OPT_ADAM };
+enum { MAX_NEG = 1024, MAX_K = 1024 }; /* the ranges of negatives and factors */
 
 static const ar_param_def params[] = {
-    {"factors", AR_PARAM_INT, 1, 1024, 64, NULL, NULL, "latent dimensions k"},
+    {"factors", AR_PARAM_INT, 1, MAX_K, 64, NULL, NULL, "latent dimensions k"},
     {"epochs", AR_PARAM_INT, 1, 5000, 100, NULL, NULL,
      "passes; an epoch draws as many positives as there are training interactions"},
-    {"lr", AR_PARAM_LOGFLOAT, 1e-4, 2, 0.05, NULL, NULL, "SGD learning rate of the first epoch"},
+    {"lr", AR_PARAM_LOGFLOAT, 1e-4, 16, 0.05, NULL, NULL,
+     "learning rate of the first epoch (SGD's step, or Adam's; neg_select=mean wants a larger "
+     "one)"},
     {"lr_decay", AR_PARAM_FLOAT, 0.5, 1, 1, NULL, NULL,
      "the learning rate of epoch e is lr * lr_decay^e"},
     {"reg_user", AR_PARAM_LOGFLOAT, 1e-7, 1, 0.0025, NULL, NULL, "L2 weight on user vectors"},
@@ -105,15 +120,22 @@ static const ar_param_def params[] = {
      "negative sampling distribution"},
     {"pop_gamma", AR_PARAM_FLOAT, 0, 1.5, 0.75, NULL, "sampling=popularity",
      "negatives are drawn in proportion to popularity^pop_gamma"},
-    {"negatives", AR_PARAM_INT, 1, 64, 1, NULL, NULL, "negatives drawn per positive"},
-    {"neg_select", AR_PARAM_CATEGORICAL, 0, 0, SELECT_EACH, "each|hardest", NULL,
-     "each: one update per negative; hardest: one update with the highest-scoring negative"},
+    {"negatives", AR_PARAM_INT, 1, MAX_NEG, 1, NULL, NULL, "negatives drawn per positive"},
+    {"neg_select", AR_PARAM_CATEGORICAL, 0, 0, SELECT_EACH, "each|hardest|mean", NULL,
+     "each: one update per negative; hardest: one update with the highest-scoring negative; "
+     "mean: one update on the loss averaged over the negatives"},
     {"mode", AR_PARAM_CATEGORICAL, 0, 0, MODE_DETERMINISTIC, "deterministic|hogwild", NULL,
      "deterministic: stratified blocks, identical for any thread count; hogwild: lock-free"},
     {"blocks", AR_PARAM_INT, 1, 256, 8, NULL, "mode=deterministic",
      "user and item groups of the stratified schedule (its parallelism)"},
     {"foldin_epochs", AR_PARAM_INT, 1, 1000, 20, NULL, NULL,
      "SGD passes over a new user's history when folding it in"},
+    {"optimizer", AR_PARAM_CATEGORICAL, 0, 0, OPT_SGD, "sgd|adam", NULL,
+     "sgd: plain SGD steps; adam: lazy Adam, moments and bias correction per row (lr is Adam's)"},
+    {"adam_beta1", AR_PARAM_FLOAT, 0, 0.999, 0.9, NULL, "optimizer=adam",
+     "Adam's decay of the first moment"},
+    {"adam_beta2", AR_PARAM_FLOAT, 0.9, 0.9999, 0.999, NULL, "optimizer=adam",
+     "Adam's decay of the second moment"},
 };
 
 typedef struct state {
@@ -135,6 +157,8 @@ typedef struct state {
 #define SEED_BLOCK 0x626c6f63u  /* "bloc": a block of a sub-epoch, or a Hogwild chunk */
 #define SEED_FOLDIN 0x666f6c64u /* "fold": fold-in */
 #define CHUNK 4096              /* Hogwild triples per chunk */
+#define ADAM_TABLE 262144       /* Adam's bias-correction tables; beta2^ADAM_TABLE < 1e-11 */
+#define ADAM_EPS 1e-8f          /* Adam's epsilon */
 #define NEG_TRIES 16            /* redraws when a negative is one of the user's positives */
 
 static uint64_t mix(uint64_t seed, uint64_t tag) {
@@ -227,6 +251,186 @@ float ar__bpr_step(float *restrict pu, float *restrict qi, float *restrict qj, f
     return pick_step()(pu, qi, qj, bi, bj, k, h);
 }
 
+/* The step of neg_select = mean (see ar__bpr_step_mean in bpr.h), compiled twice like the step
+ * above. Pass 1 scores the positive and the n negatives; pass 2 walks the negatives in order,
+ * accumulating the user's gradient into gu and updating each negative row; then the positive row
+ * and the user row. */
+#define BPR_MEAN_BODY                                                                              \
+    float *xs = scratch, *gu = scratch + n;                                                        \
+    float *qi = Q + (size_t)i * (size_t)k;                                                         \
+    float xi = 0;                                                                                  \
+    _Pragma("omp simd reduction(+ : xi)") for (int32_t f = 0; f < k; f++) xi += pu[f] * qi[f];     \
+    if (b)                                                                                         \
+        xi += b[i];                                                                                \
+    float loss = 0, wsum = 0, lr = h->lr, inv = 1.0f / (float)n;                                   \
+    for (int32_t c = 0; c < n; c++) {                                                              \
+        const float *qj = Q + (size_t)js[c] * (size_t)k;                                           \
+        float xj = 0;                                                                              \
+        _Pragma("omp simd reduction(+ : xj)") for (int32_t f = 0; f < k; f++) xj += pu[f] * qj[f]; \
+        if (b)                                                                                     \
+            xj += b[js[c]];                                                                        \
+        float x = xi - xj;                                                                         \
+        loss += softplus_neg(x);                                                                   \
+        xs[c] = inv / (1.0f + expf(x)); /* w_c = sigmoid(-x) / n */                                \
+        wsum += xs[c];                                                                             \
+    }                                                                                              \
+    _Pragma("omp simd") for (int32_t f = 0; f < k; f++) gu[f] = wsum * qi[f];                      \
+    float dn = 1.0f - lr * h->reg_neg;                                                             \
+    for (int32_t c = 0; c < n; c++) {                                                              \
+        float *qj = Q + (size_t)js[c] * (size_t)k;                                                 \
+        float w = xs[c], lw = lr * w;                                                              \
+        _Pragma("omp simd") for (int32_t f = 0; f < k; f++) {                                      \
+            float t = qj[f];                                                                       \
+            gu[f] -= w * t;                                                                        \
+            qj[f] = dn * t - lw * pu[f];                                                           \
+        }                                                                                          \
+        if (b)                                                                                     \
+            b[js[c]] = (1.0f - lr * h->reg_bias) * b[js[c]] - lw;                                  \
+    }                                                                                              \
+    float dp = 1.0f - lr * h->reg_pos, du = 1.0f - lr * h->reg_user, lws = lr * wsum;              \
+    _Pragma("omp simd") for (int32_t f = 0; f < k; f++) {                                          \
+        float u = pu[f];                                                                           \
+        qi[f] = dp * qi[f] + lws * u;                                                              \
+        pu[f] = du * u + lr * gu[f];                                                               \
+    }                                                                                              \
+    if (b)                                                                                         \
+        b[i] = (1.0f - lr * h->reg_bias) * b[i] + lws;                                             \
+    return loss;
+
+typedef float (*mean_fn)(float *restrict, float *restrict, float *, int32_t, const int32_t *,
+                         int32_t, int32_t, const ar__bpr_hyper *, float *restrict);
+
+static float mean_base(float *restrict pu, float *restrict Q, float *b, int32_t i,
+                       const int32_t *js, int32_t n, int32_t k, const ar__bpr_hyper *h,
+                       float *restrict scratch) {
+    BPR_MEAN_BODY
+}
+
+#ifdef HAVE_AVX2_CLONE
+__attribute__((target("avx2,fma"))) static float
+mean_avx2(float *restrict pu, float *restrict Q, float *b, int32_t i, const int32_t *js, int32_t n,
+          int32_t k, const ar__bpr_hyper *h, float *restrict scratch) {
+    BPR_MEAN_BODY
+}
+#endif
+
+static mean_fn pick_mean(void) {
+#ifdef HAVE_AVX2_CLONE
+    if (use_avx2())
+        return mean_avx2;
+#endif
+    return mean_base;
+}
+
+float ar__bpr_step_mean(float *restrict pu, float *restrict Q, float *b, int32_t i,
+                        const int32_t *js, int32_t n, int32_t k, const ar__bpr_hyper *h,
+                        float *restrict scratch) {
+    return pick_mean()(pu, Q, b, i, js, n, k, h, scratch);
+}
+
+/* One Adam update of the k parameters x with gradient g and moments m, v; a = lr c1[t],
+ * r = c2[t] (see ar__bpr_adam). */
+#define ADAM_ROW(x, m, v, g, k, a, r, b1, b2, eps)                                                 \
+    _Pragma("omp simd") for (int32_t f = 0; f < (k); f++) {                                        \
+        float g_ = (g)[f];                                                                         \
+        (m)[f] = (b1) * (m)[f] + (1.0f - (b1)) * g_;                                               \
+        (v)[f] = (b2) * (v)[f] + (1.0f - (b2)) * g_ * g_;                                          \
+        (x)[f] -= (a) * (m)[f] / (sqrtf((v)[f]) * (r) + (eps));                                    \
+    }
+
+/* Bias corrections of a row's t-th step (t >= 1) into a (times lr) and r; t is read once. */
+#define ADAM_T(t, a, r)                                                                            \
+    do {                                                                                           \
+        int32_t t_ = (t);                                                                          \
+        t_ = t_ < ad->n_table ? t_ : ad->n_table;                                                  \
+        a = lr * ad->c1[t_ - 1];                                                                   \
+        r = ad->c2[t_ - 1];                                                                        \
+    } while (0)
+
+#define BPR_ADAM_BODY                                                                              \
+    float *xs = scratch, *gu = scratch + n, *g = scratch + n + k;                                  \
+    float *qi = Q + (size_t)i * (size_t)k;                                                         \
+    const ar__bpr_adam *ad = a;                                                                    \
+    float b1 = ad->beta1, b2 = ad->beta2, eps = ad->eps, lr = h->lr, at, rt;                       \
+    float xi = 0;                                                                                  \
+    _Pragma("omp simd reduction(+ : xi)") for (int32_t f = 0; f < k; f++) xi += pu[f] * qi[f];     \
+    if (b)                                                                                         \
+        xi += b[i];                                                                                \
+    float loss = 0, wsum = 0, inv = 1.0f / (float)n;                                               \
+    for (int32_t c = 0; c < n; c++) {                                                              \
+        const float *qj = Q + (size_t)js[c] * (size_t)k;                                           \
+        float xj = 0;                                                                              \
+        _Pragma("omp simd reduction(+ : xj)") for (int32_t f = 0; f < k; f++) xj += pu[f] * qj[f]; \
+        if (b)                                                                                     \
+            xj += b[js[c]];                                                                        \
+        float x = xi - xj;                                                                         \
+        loss += softplus_neg(x);                                                                   \
+        xs[c] = inv / (1.0f + expf(x));                                                            \
+        wsum += xs[c];                                                                             \
+    }                                                                                              \
+    float ru = h->reg_user, rp = h->reg_pos, rn = h->reg_neg, rb = h->reg_bias;                    \
+    _Pragma("omp simd") for (int32_t f = 0; f < k; f++) gu[f] = ru * pu[f] - wsum * qi[f];         \
+    for (int32_t c = 0; c < n; c++) {                                                              \
+        int32_t j = js[c];                                                                         \
+        float *qj = Q + (size_t)j * (size_t)k, w = xs[c];                                          \
+        _Pragma("omp simd") for (int32_t f = 0; f < k; f++) {                                      \
+            gu[f] += w * qj[f];                                                                    \
+            g[f] = w * pu[f] + rn * qj[f];                                                         \
+        }                                                                                          \
+        int32_t t = ++ad->tQ[j];                                                                   \
+        ADAM_T(t, at, rt);                                                                         \
+        size_t o = (size_t)j * (size_t)k;                                                          \
+        ADAM_ROW(qj, ad->mQ + o, ad->vQ + o, g, k, at, rt, b1, b2, eps)                            \
+        if (b) {                                                                                   \
+            float gb = w + rb * b[j];                                                              \
+            ADAM_ROW(b + j, ad->mb + j, ad->vb + j, &gb, 1, at, rt, b1, b2, eps)                   \
+        }                                                                                          \
+    }                                                                                              \
+    _Pragma("omp simd") for (int32_t f = 0; f < k; f++) g[f] = rp * qi[f] - wsum * pu[f];          \
+    ADAM_T(++ad->tQ[i], at, rt);                                                                   \
+    size_t oi = (size_t)i * (size_t)k, ou = (size_t)u * (size_t)k;                                 \
+    ADAM_ROW(qi, ad->mQ + oi, ad->vQ + oi, g, k, at, rt, b1, b2, eps)                              \
+    if (b) {                                                                                       \
+        float gb = rb * b[i] - wsum;                                                               \
+        ADAM_ROW(b + i, ad->mb + i, ad->vb + i, &gb, 1, at, rt, b1, b2, eps)                       \
+    }                                                                                              \
+    ADAM_T(++ad->tP[u], at, rt);                                                                   \
+    ADAM_ROW(pu, ad->mP + ou, ad->vP + ou, gu, k, at, rt, b1, b2, eps)                             \
+    return loss;
+
+typedef float (*adam_fn)(float *restrict, float *restrict, float *, int32_t, int32_t,
+                         const int32_t *, int32_t, int32_t, const ar__bpr_hyper *,
+                         const ar__bpr_adam *, float *restrict);
+
+static float adam_base(float *restrict pu, float *restrict Q, float *b, int32_t u, int32_t i,
+                       const int32_t *js, int32_t n, int32_t k, const ar__bpr_hyper *h,
+                       const ar__bpr_adam *a, float *restrict scratch) {
+    BPR_ADAM_BODY
+}
+
+#ifdef HAVE_AVX2_CLONE
+__attribute__((target("avx2,fma"))) static float
+adam_avx2(float *restrict pu, float *restrict Q, float *b, int32_t u, int32_t i, const int32_t *js,
+          int32_t n, int32_t k, const ar__bpr_hyper *h, const ar__bpr_adam *a,
+          float *restrict scratch) {
+    BPR_ADAM_BODY
+}
+#endif
+
+static adam_fn pick_adam(void) {
+#ifdef HAVE_AVX2_CLONE
+    if (use_avx2())
+        return adam_avx2;
+#endif
+    return adam_base;
+}
+
+float ar__bpr_step_adam(float *restrict pu, float *restrict Q, float *b, int32_t u, int32_t i,
+                        const int32_t *js, int32_t n, int32_t k, const ar__bpr_hyper *h,
+                        const ar__bpr_adam *a, float *restrict scratch) {
+    return pick_adam()(pu, Q, b, u, i, js, n, k, h, a, scratch);
+}
+
 /* scores[i] = b[i] + sum_f p[f] QT[f][i] for the n items, QT the item factors transposed
  * (k x n, row-major): items run along the vector lanes, so the kernel streams QT once with no
  * horizontal sums, in blocks of SCORE_BLOCK items whose partial scores stay in L1. Each score is
@@ -289,6 +493,116 @@ float ar__bpr_step_ref(float *pu, float *qi, float *qj, float *bi, float *bj, in
         *bj = (float)(b2 + h->lr * (-g - h->reg_bias * b2));
     }
     return (float)log1p(exp(-x));
+}
+
+float ar__bpr_step_mean_ref(float *pu, float *Q, float *b, int32_t i, const int32_t *js, int32_t n,
+                            int32_t k, const ar__bpr_hyper *h) {
+    double *u0 = ar__alloc_array((size_t)k, sizeof *u0),
+           *gu = ar__alloc_array((size_t)k, sizeof *gu);
+    double *w = ar__alloc_array((size_t)n, sizeof *w);
+    if (!u0 || !gu || !w) {
+        ar__free(u0), ar__free(gu), ar__free(w);
+        return NAN;
+    }
+    float *qi = Q + (size_t)i * (size_t)k;
+    double xi = b ? b[i] : 0, loss = 0, wsum = 0;
+    for (int32_t f = 0; f < k; f++)
+        u0[f] = pu[f], xi += (double)pu[f] * (double)qi[f];
+    for (int32_t c = 0; c < n; c++) {
+        const float *qj = Q + (size_t)js[c] * (size_t)k;
+        double xj = b ? b[js[c]] : 0;
+        for (int32_t f = 0; f < k; f++)
+            xj += u0[f] * (double)qj[f];
+        loss += log1p(exp(-(xi - xj)));
+        w[c] = 1.0 / (1.0 + exp(xi - xj)) / n;
+        wsum += w[c];
+    }
+    for (int32_t f = 0; f < k; f++)
+        gu[f] = wsum * (double)qi[f];
+    for (int32_t c = 0; c < n; c++) { /* in order: a repeated negative sees its earlier update */
+        float *qj = Q + (size_t)js[c] * (size_t)k;
+        for (int32_t f = 0; f < k; f++) {
+            double t = qj[f];
+            gu[f] -= w[c] * t;
+            qj[f] = (float)(t + h->lr * (-w[c] * u0[f] - h->reg_neg * t));
+        }
+        if (b)
+            b[js[c]] = (float)(b[js[c]] + h->lr * (-w[c] - h->reg_bias * b[js[c]]));
+    }
+    for (int32_t f = 0; f < k; f++) {
+        qi[f] = (float)(qi[f] + h->lr * (wsum * u0[f] - h->reg_pos * qi[f]));
+        pu[f] = (float)(u0[f] + h->lr * (gu[f] - h->reg_user * u0[f]));
+    }
+    if (b)
+        b[i] = (float)(b[i] + h->lr * (wsum - h->reg_bias * b[i]));
+    ar__free(u0), ar__free(gu), ar__free(w);
+    return (float)loss;
+}
+
+/* One Adam update in double precision of the row x (k floats) with gradient g, at step t. */
+static void adam_row_ref(float *x, float *m, float *v, const double *g, int32_t k, int32_t t,
+                         double lr, const ar__bpr_adam *a) {
+    double bc1 = 1.0 - pow(a->beta1, t), bc2 = 1.0 - pow(a->beta2, t);
+    for (int32_t f = 0; f < k; f++) {
+        double mm = a->beta1 * (double)m[f] + (1.0 - a->beta1) * g[f];
+        double vv = a->beta2 * (double)v[f] + (1.0 - a->beta2) * g[f] * g[f];
+        m[f] = (float)mm, v[f] = (float)vv;
+        x[f] = (float)(x[f] - lr / bc1 * mm / (sqrt(vv / bc2) + a->eps));
+    }
+}
+
+float ar__bpr_step_adam_ref(float *pu, float *Q, float *b, int32_t u, int32_t i, const int32_t *js,
+                            int32_t n, int32_t k, const ar__bpr_hyper *h, const ar__bpr_adam *a) {
+    double *u0 = ar__alloc_array((size_t)k, sizeof *u0),
+           *gu = ar__alloc_array((size_t)k, sizeof *gu);
+    double *g = ar__alloc_array((size_t)k, sizeof *g), *w = ar__alloc_array((size_t)n, sizeof *w);
+    if (!u0 || !gu || !g || !w) {
+        ar__free(u0), ar__free(gu), ar__free(g), ar__free(w);
+        return NAN;
+    }
+    float *qi = Q + (size_t)i * (size_t)k;
+    double xi = b ? b[i] : 0, loss = 0, wsum = 0;
+    for (int32_t f = 0; f < k; f++)
+        u0[f] = pu[f], xi += (double)pu[f] * (double)qi[f];
+    for (int32_t c = 0; c < n; c++) {
+        const float *qj = Q + (size_t)js[c] * (size_t)k;
+        double xj = b ? b[js[c]] : 0;
+        for (int32_t f = 0; f < k; f++)
+            xj += u0[f] * (double)qj[f];
+        loss += log1p(exp(-(xi - xj)));
+        w[c] = 1.0 / (1.0 + exp(xi - xj)) / n;
+        wsum += w[c];
+    }
+    for (int32_t f = 0; f < k; f++)
+        gu[f] = h->reg_user * u0[f] - wsum * (double)qi[f];
+    for (int32_t c = 0; c < n; c++) {
+        int32_t j = js[c];
+        float *qj = Q + (size_t)j * (size_t)k;
+        for (int32_t f = 0; f < k; f++) {
+            gu[f] += w[c] * (double)qj[f];
+            g[f] = w[c] * u0[f] + h->reg_neg * (double)qj[f];
+        }
+        int32_t t = ++a->tQ[j];
+        adam_row_ref(qj, a->mQ + (size_t)j * (size_t)k, a->vQ + (size_t)j * (size_t)k, g, k, t,
+                     h->lr, a);
+        if (b) {
+            double gb = w[c] + h->reg_bias * (double)b[j];
+            adam_row_ref(b + j, a->mb + j, a->vb + j, &gb, 1, t, h->lr, a);
+        }
+    }
+    for (int32_t f = 0; f < k; f++)
+        g[f] = h->reg_pos * (double)qi[f] - wsum * u0[f];
+    int32_t t = ++a->tQ[i];
+    adam_row_ref(qi, a->mQ + (size_t)i * (size_t)k, a->vQ + (size_t)i * (size_t)k, g, k, t, h->lr,
+                 a);
+    if (b) {
+        double gb = h->reg_bias * (double)b[i] - wsum;
+        adam_row_ref(b + i, a->mb + i, a->vb + i, &gb, 1, t, h->lr, a);
+    }
+    adam_row_ref(pu, a->mP + (size_t)u * (size_t)k, a->vP + (size_t)u * (size_t)k, gu, k,
+                 ++a->tP[u], h->lr, a);
+    ar__free(u0), ar__free(gu), ar__free(g), ar__free(w);
+    return (float)loss;
 }
 
 void ar__alias_build(const float *w, int32_t n, float *prob, int32_t *alias, double *work_d,
@@ -359,9 +673,12 @@ typedef struct trainer {
     const ar_csr *x;
     state *s;
     int32_t k;
-    int negatives, hardest, has_bias;
+    int negatives, select, has_bias;
     ar__bpr_hyper h;
     step_fn step;
+    mean_fn step_mean;
+    adam_fn step_adam;
+    const ar__bpr_adam *adam; /* NULL: SGD */
 } trainer;
 
 /* A negative sampler over items cand[0..n) (cand NULL: the items 0..n-1 themselves), uniform
@@ -408,7 +725,7 @@ static double train_positive(const trainer *t, const sampler *sm, int32_t u, int
     int32_t k = t->k;
     float *pu = s->P + (size_t)u * (size_t)k, *qi = s->Q + (size_t)i * (size_t)k;
     float *bi = t->has_bias ? &s->b[i] : NULL;
-    int32_t js[64];
+    int32_t js[MAX_NEG];
     int nj = 0;
     for (int c = 0; c < t->negatives; c++) {
         int32_t j = draw_negative(t, sm, u, rng);
@@ -417,8 +734,21 @@ static double train_positive(const trainer *t, const sampler *sm, int32_t u, int
             prefetch_row(s->Q + (size_t)j * (size_t)k, k);
         }
     }
+    if (nj == 0)
+        return 0;
+    if (t->adam && t->select == SELECT_MEAN) {
+        float scratch[MAX_NEG + 2 * MAX_K];
+        *n += nj;
+        return t->step_adam(pu, s->Q, t->has_bias ? s->b : NULL, u, i, js, nj, k, &t->h, t->adam,
+                            scratch);
+    }
+    if (t->select == SELECT_MEAN) {
+        float scratch[MAX_NEG + MAX_K];
+        *n += nj;
+        return t->step_mean(pu, s->Q, t->has_bias ? s->b : NULL, i, js, nj, k, &t->h, scratch);
+    }
     double loss = 0;
-    if (t->hardest && nj > 1) {
+    if (t->select == SELECT_HARDEST && nj > 1) {
         int32_t best = js[0];
         float best_x = -INFINITY;
         for (int c = 0; c < nj; c++) {
@@ -431,8 +761,14 @@ static double train_positive(const trainer *t, const sampler *sm, int32_t u, int
     }
     for (int c = 0; c < nj; c++) {
         int32_t j = js[c];
-        loss += t->step(pu, qi, s->Q + (size_t)j * (size_t)k, bi, t->has_bias ? &s->b[j] : NULL, k,
-                        &t->h);
+        if (t->adam) { /* the one-negative case of the Adam step */
+            float scratch[1 + 2 * MAX_K];
+            loss += t->step_adam(pu, s->Q, t->has_bias ? s->b : NULL, u, i, &js[c], 1, k, &t->h,
+                                 t->adam, scratch);
+        } else {
+            loss += t->step(pu, qi, s->Q + (size_t)j * (size_t)k, bi, t->has_bias ? &s->b[j] : NULL,
+                            k, &t->h);
+        }
         ++*n;
     }
     return loss;
@@ -667,9 +1003,11 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
                   .s = s,
                   .k = k,
                   .negatives = (int)ar__p(m, P_NEGATIVES),
-                  .hardest = (int)ar__p(m, P_NEG_SELECT) == SELECT_HARDEST,
+                  .select = (int)ar__p(m, P_NEG_SELECT),
                   .has_bias = ar__p(m, P_ITEM_BIAS) != 0,
-                  .step = pick_step()};
+                  .step = pick_step(),
+                  .step_mean = pick_mean(),
+                  .step_adam = pick_adam()};
     tr.h.reg_user = (float)ar__p(m, P_REG_USER);
     tr.h.reg_pos = (float)ar__p(m, P_REG_POS);
     tr.h.reg_neg = (float)ar__p(m, P_REG_NEG);
@@ -682,6 +1020,31 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
     int64_t *ccount = NULL;
     strata t;
     memset(&t, 0, sizeof t);
+    ar__bpr_adam ad;
+    memset(&ad, 0, sizeof ad);
+    float *tables = NULL;
+    if ((int)ar__p(m, P_OPTIMIZER) == OPT_ADAM) {
+        size_t pn = (size_t)nu * (size_t)k + 1, qn = (size_t)ni * (size_t)k;
+        ad.mP = ar__calloc(pn, sizeof(float)), ad.vP = ar__calloc(pn, sizeof(float));
+        ad.mQ = ar__calloc(qn, sizeof(float)), ad.vQ = ar__calloc(qn, sizeof(float));
+        ad.mb = ar__calloc((size_t)ni, sizeof(float)),
+        ad.vb = ar__calloc((size_t)ni, sizeof(float));
+        ad.tP = ar__calloc((size_t)nu + 1, sizeof(int32_t));
+        ad.tQ = ar__calloc((size_t)ni, sizeof(int32_t));
+        tables = ar__alloc_array(2 * (size_t)ADAM_TABLE, sizeof(float));
+        if (!ad.mP || !ad.vP || !ad.mQ || !ad.vQ || !ad.mb || !ad.vb || !ad.tP || !ad.tQ || !tables)
+            goto oom;
+        ad.beta1 = (float)ar__p(m, P_ADAM_BETA1);
+        ad.beta2 = (float)ar__p(m, P_ADAM_BETA2);
+        ad.eps = ADAM_EPS;
+        ad.n_table = ADAM_TABLE;
+        for (int32_t q = 0; q < ADAM_TABLE; q++) {
+            tables[q] = (float)(1.0 / (1.0 - pow(ad.beta1, q + 1)));
+            tables[ADAM_TABLE + q] = (float)(1.0 / sqrt(1.0 - pow(ad.beta2, q + 1)));
+        }
+        ad.c1 = tables, ad.c2 = tables + ADAM_TABLE;
+        tr.adam = &ad;
+    }
     if (pop) {
         double gamma = ar__p(m, P_POP_GAMMA);
         if (!(popw = ar__alloc_array((size_t)ni, sizeof *popw)))
@@ -749,6 +1112,8 @@ oom:
     st = ar__fail(err, AR_ENOMEM, "bpr: out of memory");
 done:
     strata_free(&t);
+    ar__free(ad.mP), ar__free(ad.vP), ar__free(ad.mQ), ar__free(ad.vQ), ar__free(ad.mb);
+    ar__free(ad.vb), ar__free(ad.tP), ar__free(ad.tQ), ar__free(tables);
     ar__free(popw), ar__free(prob), ar__free(alias), ar__free(work_i), ar__free(work_d);
     ar__free(rowof), ar__free(closs), ar__free(ccount);
     return st;
@@ -764,14 +1129,19 @@ double ar__bpr_epoch_loss(const ar_model *m, int32_t epoch) {
 /* -- scoring -------------------------------------------------------------------------------- */
 
 static size_t ws_floats(const ar_model *m) {
-    return (size_t)((const state *)m->state)->k;
+    return 3 * (size_t)((const state *)m->state)->k; /* fold-in's vector and Adam moments */
 }
 
-/* The vector of a user known only by the history items[0..n) (ascending), into p[k]. */
+/* The vector of a user known only by the history items[0..n) (ascending), into p[k]; p[k..3k) is
+ * scratch (Adam's moments under optimizer = adam). */
 static void fold_in(const ar_model *m, const int32_t *items, int32_t n, float *p) {
     const state *s = m->state;
     int32_t k = s->k, ni = m->n_items;
-    memset(p, 0, (size_t)k * sizeof *p);
+    memset(p, 0, 3 * (size_t)k * sizeof *p);
+    int adam = (int)ar__p(m, P_OPTIMIZER) == OPT_ADAM;
+    double b1 = ar__p(m, P_ADAM_BETA1), b2 = ar__p(m, P_ADAM_BETA2);
+    float *mo = p + k, *vo = p + 2 * k;
+    int64_t step = 0;
     if (n == 0 || n >= ni)
         return;
     int has_bias = ar__p(m, P_ITEM_BIAS) != 0;
@@ -795,6 +1165,19 @@ static void fold_in(const ar_model *m, const int32_t *items, int32_t n, float *p
                 xv += p[f] * (qi[f] - qj[f]);
             if (has_bias)
                 xv += s->b[i] - s->b[j];
+            if (adam) { /* the same Adam update as training's (ADAM_ROW), bias terms from pow */
+                step++;
+                float g = 1.0f / (1.0f + expf(xv)), fb1 = (float)b1, fb2 = (float)b2;
+                float at = (float)(lr / (1.0 - pow(b1, (double)step)));
+                float rt = (float)(1.0 / sqrt(1.0 - pow(b2, (double)step)));
+                for (int32_t f = 0; f < k; f++) {
+                    float gr = ru * p[f] - g * (qi[f] - qj[f]);
+                    mo[f] = fb1 * mo[f] + (1.0f - fb1) * gr;
+                    vo[f] = fb2 * vo[f] + (1.0f - fb2) * gr * gr;
+                    p[f] -= at * mo[f] / (sqrtf(vo[f]) * rt + ADAM_EPS);
+                }
+                continue;
+            }
             float lg = lr / (1.0f + expf(xv)), d = 1.0f - lr * ru;
             for (int32_t f = 0; f < k; f++)
                 p[f] = d * p[f] + lg * (qi[f] - qj[f]);
@@ -898,7 +1281,12 @@ static ar_status load(ar_model *m, const ar__secfile *f) {
         return ar__secfile_corrupt(f, "factor count differs from the parameters");
     for (int c = 0; c < N_PARAMS; c++) {
         const ar_param_def *d = &params[c];
-        if (d->type == AR_PARAM_CATEGORICAL && (ar__p(m, c) < 0 || ar__p(m, c) > 1))
+        if (d->type != AR_PARAM_CATEGORICAL)
+            continue;
+        int n_choices = 1;
+        for (const char *ch = d->choices; *ch; ch++)
+            n_choices += *ch == '|';
+        if (ar__p(m, c) < 0 || ar__p(m, c) >= n_choices)
             return ar__secfile_corrupt(f, "categorical parameter out of range");
     }
     s->k = (int32_t)meta[0];

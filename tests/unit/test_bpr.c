@@ -155,6 +155,141 @@ static void test_step_vs_reference(void **state) {
     assert_true(after < before);
 }
 
+/* The averaged-negatives step (neg_select = mean) against its double-precision reference, with
+ * and without biases, for several k and negative counts, including a negative drawn twice. */
+static void test_step_mean_vs_reference(void **state) {
+    (void)state;
+    enum { NI = 12, KMAX = 70 };
+    ar_rng rng;
+    ar_rng_seed(&rng, 8);
+    const int32_t ks[] = {1, 5, 16, 33, 70};
+    const int32_t js_all[] = {3, 7, 0, 11, 7, 5, 9, 2};
+    const int32_t ns[] = {1, 2, 4, 8};
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++)
+        for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++)
+            for (int bias = 0; bias < 2; bias++) {
+                int32_t k = ks[t], n = ns[c], i = 4;
+                static float qa[NI * KMAX], qr[NI * KMAX];
+                float pa[KMAX], pr[KMAX], ba[NI], br[NI], scratch[8 + KMAX];
+                for (int32_t f = 0; f < k; f++)
+                    pa[f] = pr[f] = (float)(ar_rng_uniform(&rng) - 0.5);
+                for (int32_t r = 0; r < NI * k; r++)
+                    qa[r] = qr[r] = (float)(ar_rng_uniform(&rng) - 0.5);
+                for (int32_t r = 0; r < NI; r++)
+                    ba[r] = br[r] = (float)(ar_rng_uniform(&rng) - 0.5);
+                ar__bpr_hyper h = {0.07f, 0.01f, 0.02f, 0.003f, 0.004f};
+                float l1 =
+                    ar__bpr_step_mean(pa, qa, bias ? ba : NULL, i, js_all, n, k, &h, scratch);
+                float l2 = ar__bpr_step_mean_ref(pr, qr, bias ? br : NULL, i, js_all, n, k, &h);
+                if (fabsf(l1 - l2) > 1e-5f * (float)n)
+                    fail_msg("k=%d n=%d bias=%d: loss %.9g vs reference %.9g", k, n, bias, l1, l2);
+                for (int32_t f = 0; f < k; f++)
+                    if (fabsf(pa[f] - pr[f]) > 1e-6f)
+                        fail_msg("k=%d n=%d bias=%d pu[%d]: %.9g vs %.9g", k, n, bias, f, pa[f],
+                                 pr[f]);
+                for (int32_t r = 0; r < NI * k; r++)
+                    if (fabsf(qa[r] - qr[r]) > 1e-6f)
+                        fail_msg("k=%d n=%d bias=%d Q[%d][%d]: %.9g vs %.9g", k, n, bias, r / k,
+                                 r % k, qa[r], qr[r]);
+                for (int32_t r = 0; r < NI; r++)
+                    assert_true(fabsf(ba[r] - br[r]) < 1e-6f);
+            }
+    /* One negative: the mean step is the plain step. */
+    float pu[8], Q[2 * 8], pu2[8], qi2[8], qj2[8], b[2] = {0.1f, -0.3f}, b2[2] = {0.1f, -0.3f};
+    for (int f = 0; f < 8; f++) {
+        pu[f] = pu2[f] = 0.1f * (float)(f + 1);
+        Q[f] = qi2[f] = 0.05f * (float)(8 - f);
+        Q[8 + f] = qj2[f] = 0.2f - 0.03f * (float)f;
+    }
+    ar__bpr_hyper h = {0.1f, 0.01f, 0.02f, 0.003f, 0.004f};
+    const int32_t one = 1;
+    float scratch[9];
+    float l1 = ar__bpr_step_mean(pu, Q, b, 0, &one, 1, 8, &h, scratch);
+    float l2 = ar__bpr_step(pu2, qi2, qj2, &b2[0], &b2[1], 8, &h);
+    assert_true(fabsf(l1 - l2) < 1e-6f);
+    for (int f = 0; f < 8; f++)
+        assert_true(fabsf(pu[f] - pu2[f]) < 1e-6f && fabsf(Q[f] - qi2[f]) < 1e-6f &&
+                    fabsf(Q[8 + f] - qj2[f]) < 1e-6f);
+    assert_true(fabsf(b[0] - b2[0]) < 1e-6f && fabsf(b[1] - b2[1]) < 1e-6f);
+    /* The step descends the averaged loss. */
+    const int32_t js[3] = {1, 2, 3};
+    float P1[8], Q4[4 * 8], s2[3 + 8];
+    for (int f = 0; f < 8; f++) {
+        P1[f] = 0.1f;
+        for (int r = 0; r < 4; r++)
+            Q4[r * 8 + f] = 0.05f * (float)(r + f % 3);
+    }
+    ar__bpr_hyper h0 = {0.1f, 0, 0, 0, 0};
+    float before = ar__bpr_step_mean(P1, Q4, NULL, 0, js, 3, 8, &h0, s2);
+    float after = ar__bpr_step_mean(P1, Q4, NULL, 0, js, 3, 8, &h0, s2);
+    assert_true(after < before);
+}
+
+/* The lazy-Adam step against its double-precision reference over a few consecutive steps (the
+ * moments and step counts carry over), with and without biases, a negative drawn twice, and the
+ * one-negative form the "each" selection uses. */
+static void test_step_adam_vs_reference(void **state) {
+    (void)state;
+    enum { NU = 3, NI = 10, K = 37, T = 64 };
+    static float P[2][NU * K], Q[2][NI * K], b[2][NI], mP[2][NU * K], vP[2][NU * K], mQ[2][NI * K],
+        vQ[2][NI * K], mb[2][NI], vb[2][NI];
+    static int32_t tP[2][NU], tQ[2][NI];
+    float c1[T], c2[T];
+    const float beta1 = 0.9f, beta2 = 0.99f;
+    for (int t = 0; t < T; t++) {
+        c1[t] = (float)(1.0 / (1.0 - pow(beta1, t + 1)));
+        c2[t] = (float)(1.0 / sqrt(1.0 - pow(beta2, t + 1)));
+    }
+    ar_rng rng;
+    ar_rng_seed(&rng, 21);
+    const int32_t js[5] = {2, 9, 2, 6, 0};
+    for (int bias = 0; bias < 2; bias++) {
+        memset(mP, 0, sizeof mP), memset(vP, 0, sizeof vP), memset(mQ, 0, sizeof mQ);
+        memset(vQ, 0, sizeof vQ), memset(mb, 0, sizeof mb), memset(vb, 0, sizeof vb);
+        memset(tP, 0, sizeof tP), memset(tQ, 0, sizeof tQ);
+        for (int r = 0; r < NU * K; r++)
+            P[0][r] = P[1][r] = (float)(ar_rng_uniform(&rng) - 0.5);
+        for (int r = 0; r < NI * K; r++)
+            Q[0][r] = Q[1][r] = (float)(ar_rng_uniform(&rng) - 0.5);
+        for (int r = 0; r < NI; r++)
+            b[0][r] = b[1][r] = (float)(ar_rng_uniform(&rng) - 0.5);
+        ar__bpr_adam ad[2];
+        for (int v = 0; v < 2; v++)
+            ad[v] = (ar__bpr_adam){mP[v], vP[v], mQ[v], vQ[v], mb[v], vb[v], tP[v],
+                                   tQ[v], c1,    c2,    T,     beta1, beta2, 1e-8f};
+        ar__bpr_hyper h = {0.01f, 0.01f, 0.02f, 0.003f, 0.004f};
+        float scratch[5 + 2 * K];
+        /* Steps (u, i, number of negatives); moments and counts carry over. */
+        const int32_t us[6] = {0, 1, 0, 2, 0, 1}, is[6] = {4, 4, 5, 3, 4, 7},
+                      ns[6] = {5, 1, 3, 2, 5, 1};
+        for (int st = 0; st < 6; st++) {
+            int32_t u = us[st], i = is[st], n = ns[st];
+            const int32_t *jj = js + (st % 2); /* never i */
+            float l1 = ar__bpr_step_adam(P[0] + u * K, Q[0], bias ? b[0] : NULL, u, i, jj, n, K, &h,
+                                         &ad[0], scratch);
+            float l2 = ar__bpr_step_adam_ref(P[1] + u * K, Q[1], bias ? b[1] : NULL, u, i, jj, n, K,
+                                             &h, &ad[1]);
+            assert_true(fabsf(l1 - l2) < 1e-5f * (float)n);
+            for (int r = 0; r < NU * K; r++)
+                if (fabsf(P[0][r] - P[1][r]) > 2e-6f)
+                    fail_msg("step %d bias %d P[%d]: %.9g vs %.9g", st, bias, r, P[0][r], P[1][r]);
+            for (int r = 0; r < NI * K; r++)
+                if (fabsf(Q[0][r] - Q[1][r]) > 2e-6f)
+                    fail_msg("step %d bias %d Q[%d]: %.9g vs %.9g", st, bias, r, Q[0][r], Q[1][r]);
+            for (int r = 0; r < NI; r++)
+                assert_true(fabsf(b[0][r] - b[1][r]) < 2e-6f);
+            assert_memory_equal(tQ[0], tQ[1], sizeof tQ[0]);
+            assert_memory_equal(tP[0], tP[1], sizeof tP[0]);
+        }
+        assert_int_equal(tQ[0][4], 3);
+        assert_int_equal(tQ[0][2], 7); /* twice in steps 0, 2 and 4, once in step 3 */
+        assert_int_equal(tP[0][0], 3);
+        if (!bias)
+            for (int r = 0; r < NI; r++)
+                assert_true(b[0][r] == b[1][r]);
+    }
+}
+
 static void test_alias_frequencies(void **state) {
     (void)state;
     enum { N = 6, DRAWS = 600000 };
@@ -220,6 +355,13 @@ static void test_deterministic_threads(void **state) {
     check_threads_bitwise(ds, "{\"epochs\": 4, \"factors\": 12, \"blocks\": 4}");
     check_threads_bitwise(ds, "{\"epochs\": 3, \"factors\": 8, \"blocks\": 5, \"sampling\": "
                               "\"popularity\", \"negatives\": 3, \"neg_select\": \"hardest\"}");
+    check_threads_bitwise(ds, "{\"epochs\": 3, \"factors\": 8, \"blocks\": 4, \"negatives\": "
+                              "100, \"neg_select\": \"mean\", \"lr\": 0.5}");
+    check_threads_bitwise(ds, "{\"epochs\": 3, \"factors\": 8, \"blocks\": 4, \"negatives\": "
+                              "20, \"neg_select\": \"mean\", \"optimizer\": \"adam\", \"lr\": "
+                              "0.01}");
+    check_threads_bitwise(ds, "{\"epochs\": 2, \"factors\": 8, \"blocks\": 3, \"negatives\": "
+                              "2, \"optimizer\": \"adam\", \"lr\": 0.01}");
     /* Hogwild with one thread is reproducible too. */
     ar_model *a = make("{\"epochs\": 3, \"factors\": 8, \"mode\": \"hogwild\"}");
     ar_model *b = make("{\"epochs\": 3, \"factors\": 8, \"mode\": \"hogwild\"}");
@@ -256,6 +398,18 @@ static void test_learns(void **state) {
     check_learns(ds,
                  "{\"epochs\": 30, \"factors\": 16, \"lr\": 0.1, \"sampling\": \"popularity\", "
                  "\"pop_gamma\": 0.5, \"item_bias\": false, \"negatives\": 2}",
+                 1);
+    check_learns(ds,
+                 "{\"epochs\": 30, \"factors\": 16, \"lr\": 0.05, \"negatives\": 32, "
+                 "\"neg_select\": \"mean\"}",
+                 2);
+    check_learns(ds,
+                 "{\"epochs\": 30, \"factors\": 16, \"lr\": 0.01, \"negatives\": 32, "
+                 "\"neg_select\": \"mean\", \"optimizer\": \"adam\"}",
+                 2);
+    check_learns(ds,
+                 "{\"epochs\": 30, \"factors\": 16, \"lr\": 0.01, \"optimizer\": \"adam\", "
+                 "\"mode\": \"hogwild\"}",
                  1);
     ar_dataset_free(ds);
 }
@@ -476,6 +630,8 @@ static void test_save_load(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_step_vs_reference),
+        cmocka_unit_test(test_step_mean_vs_reference),
+        cmocka_unit_test(test_step_adam_vs_reference),
         cmocka_unit_test(test_alias_frequencies),
         cmocka_unit_test(test_deterministic_threads),
         cmocka_unit_test(test_learns),
