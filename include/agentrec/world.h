@@ -223,6 +223,9 @@ typedef struct ar_world_eval_result {
     int64_t violations_per_rule[AR_WORLD_MAX_RULES];
     int n_brands;
     double brand_exposure[AR_WORLD_MAX_BRANDS]; /* share of impressions per brand */
+    /* Violations in the slates customers were shown, after the guardrail repair: 0 whenever
+     * guardrails are enforced (counted to check the filter, not assumed). */
+    int64_t violations_shown;
 } ar_world_eval_result;
 
 /* Runs `policy` for opt->visits visits and measures the outer metrics. The world is not
