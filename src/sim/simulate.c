@@ -383,6 +383,18 @@ const char *ar_world_metric_name(int metric) {
 
 typedef ar__wacc ratio_acc;
 
+static void acc_add(ratio_acc *a, double x, double y);
+
+/* Adds a visit's (x, y) of metric m to its arm's sums and, for A/B tests, to the customer's
+ * own sums (crow: AR__CUST_STRIDE doubles, x and y per metric then the reward). */
+static void visit_add(ratio_acc *acc, double *crow, int m, double x, double y) {
+    acc_add(&acc[m], x, y);
+    if (crow) {
+        crow[2 * m] += x;
+        crow[2 * m + 1] += y;
+    }
+}
+
 static void acc_add(ratio_acc *a, double x, double y) {
     a->sx += x;
     a->sy += y;
@@ -455,6 +467,7 @@ typedef struct sim_opts {
     const double *reward_w;
     ar__wacc *reward;
     ar__wacc *acc_out;
+    double *cust; /* A/B: per-customer sums (n_customers x AR__CUST_STRIDE), or NULL */
     ar_progress_fn progress;
     void *progress_data;
 } sim_opts;
@@ -719,15 +732,16 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
             res_a->purchases += buys;
             res_a->revenue += rev;
             res_a->margin += margin;
-            acc_add(&acc[v->arm][AR_WM_REVENUE_PER_VISIT], rev, 1);
-            acc_add(&acc[v->arm][AR_WM_CONVERSION], buys > 0, 1);
-            acc_add(&acc[v->arm][AR_WM_CTR], (double)clicks, v->n);
-            acc_add(&acc[v->arm][AR_WM_AOV], rev, (double)buys);
-            acc_add(&acc[v->arm][AR_WM_MARGIN_PER_VISIT], margin, 1);
-            acc_add(&acc[v->arm][AR_WM_NEW_COLLECTION_SHARE], (double)newimp, v->n);
-            acc_add(&acc[v->arm][AR_WM_NEW_COLLECTION_REVENUE_SHARE], newrev, rev);
-            acc_add(&acc[v->arm][AR_WM_LONG_TAIL_SHARE], (double)tail, v->n);
-            acc_add(&acc[v->arm][AR_WM_VIOLATIONS], v->violations, 1);
+            double *crow = o->cust ? o->cust + (size_t)v->c * AR__CUST_STRIDE : NULL;
+            visit_add(acc[v->arm], crow, AR_WM_REVENUE_PER_VISIT, rev, 1);
+            visit_add(acc[v->arm], crow, AR_WM_CONVERSION, buys > 0, 1);
+            visit_add(acc[v->arm], crow, AR_WM_CTR, (double)clicks, v->n);
+            visit_add(acc[v->arm], crow, AR_WM_AOV, rev, (double)buys);
+            visit_add(acc[v->arm], crow, AR_WM_MARGIN_PER_VISIT, margin, 1);
+            visit_add(acc[v->arm], crow, AR_WM_NEW_COLLECTION_SHARE, (double)newimp, v->n);
+            visit_add(acc[v->arm], crow, AR_WM_NEW_COLLECTION_REVENUE_SHARE, newrev, rev);
+            visit_add(acc[v->arm], crow, AR_WM_LONG_TAIL_SHARE, (double)tail, v->n);
+            visit_add(acc[v->arm], crow, AR_WM_VIOLATIONS, v->violations, 1);
             res_a->violations_shown += v->shown_violations;
             total_visits++;
             if (o->reward_w) {
@@ -741,6 +755,8 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
                            rw[AR_WM_LONG_TAIL_SHARE] * (double)tail / dn +
                            rw[AR_WM_VIOLATIONS] * v->violations;
                 acc_add(&racc[v->arm], x, 1);
+                if (crow)
+                    crow[2 * AR_WM_N] += x, crow[2 * AR_WM_N + 1] += 1;
             }
             if (o->b && (st = emit(o->b, w, v, s, o->impressions, codes))) {
                 ar__fail(err, st, "cannot add events to the dataset: %s", ar_strerror(st));
@@ -778,9 +794,10 @@ done:
 ar_status ar__world_simulate_ab(const ar_world *w, const ar_world_policy *const pols[2],
                                 const uint8_t *arm, int64_t max_visits, const double *reward_w,
                                 double confidence, int n_threads, ar_progress_fn progress,
-                                void *progress_data, ar_world_eval_result res[2],
+                                void *progress_data, double *cust, ar_world_eval_result res[2],
                                 ar__wacc acc[2][AR_WM_N], ar__wacc reward[2], ar_error *err) {
     sim_opts o = {0};
+    o.cust = cust;
     o.days = AR_WORLD_MAX_DAYS;
     o.max_visits = max_visits;
     o.enforce = 1; /* an experiment can never switch the guardrails off */
