@@ -85,6 +85,6 @@ double cli_now(void);
 
 /* The subcommands, one file each in src/cli/. */
 extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo, cmd_train, cmd_recommend,
-    cmd_trial, cmd_world, cmd_runs, cmd_decisions, cmd_models, cmd_report, cmd_ledger;
+    cmd_trial, cmd_world, cmd_runs, cmd_decisions, cmd_models, cmd_report, cmd_ledger, cmd_example;
 
 #endif

@@ -7,8 +7,9 @@
 #include <string.h>
 
 static const cli_cmd *const commands[] = {
-    &cmd_import, &cmd_info,  &cmd_split, &cmd_eval,      &cmd_train,  &cmd_recommend, &cmd_demo,
-    &cmd_trial,  &cmd_world, &cmd_runs,  &cmd_decisions, &cmd_models, &cmd_report,    &cmd_ledger,
+    &cmd_import,    &cmd_info,   &cmd_split,  &cmd_eval,   &cmd_train,
+    &cmd_recommend, &cmd_demo,   &cmd_trial,  &cmd_world,  &cmd_runs,
+    &cmd_decisions, &cmd_models, &cmd_report, &cmd_ledger, &cmd_example,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
