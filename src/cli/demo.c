@@ -395,17 +395,64 @@ static ar_model *fit_model(demo *d, const char *model, const char *params, const
 }
 
 /* Offline inner score on the validation days: (metric@k, recall@k). */
+/* The inner reward ranks as the world serves: items the model scores above 0 by their score,
+ * then the rest by training popularity (the model policy's fallback). Without the fallback a
+ * customer with no training history -- most of a world's customers -- would get the lowest
+ * item indices offline and the most popular items online, and the two rewards would disagree
+ * for no reason but the bookkeeping. */
+typedef struct inner_ranker {
+    const ar_model *m;
+    const ar_csr *hist;
+    const double *pop; /* training events per item, scaled into [0, 1) */
+    int32_t n_items;
+} inner_ranker;
+
+static ar_status inner_topk(void *ctx, int32_t user, const int32_t *exclude, int32_t n_exclude,
+                            int32_t k, int32_t *items, int32_t *n_out) {
+    const inner_ranker *r = ctx;
+    float *s = malloc((size_t)r->n_items * sizeof *s);
+    if (!s)
+        return AR_ENOMEM;
+    int64_t a = r->hist->indptr[user], b = r->hist->indptr[user + 1];
+    ar_status st =
+        ar_model_score(r->m, user, r->hist->indices + a, r->hist->values + a, (int32_t)(b - a), s);
+    if (!st) {
+        float mx = 0;
+        for (int32_t i = 0; i < r->n_items; i++)
+            mx = isfinite(s[i]) && s[i] > mx ? s[i] : mx;
+        for (int32_t i = 0; i < r->n_items; i++)
+            s[i] = isfinite(s[i]) && s[i] > 0 ? 2.0f + s[i] / mx : (float)r->pop[i];
+        *n_out = ar_topk(s, r->n_items, exclude, n_exclude, k, items);
+    }
+    free(s);
+    return st;
+}
+
+static ar_status inner_scores(void *ctx, int32_t user, const int32_t *items, int32_t n,
+                              float *scores) {
+    (void)ctx, (void)user, (void)items, (void)n, (void)scores;
+    return AR_EINVAL; /* the full protocol never asks */
+}
+
+/* Offline inner score on the validation days: (metric@k, recall@k). */
 static int inner_score(demo *d, const ar_model *m, double *score, double *recall, char *why,
                        size_t nwhy) {
     ar_csr *train = NULL;
-    ar_ranker rk = {0};
     ar_status st;
-    if ((st = ar_dataset_csr(d->ds, AR_MASK_TRAIN, 0, &train)) ||
-        (st = ar_model_ranker(m, train, &rk))) {
-        ar_csr_free(train);
-        snprintf(why, nwhy, "ranker: %s", ar_strerror(st));
+    int32_t ni = ar_dataset_n_items(d->ds);
+    double *pop = calloc((size_t)ni, sizeof *pop);
+    if (!pop || (st = ar_dataset_csr(d->ds, AR_MASK_TRAIN, 0, &train))) {
+        free(pop);
+        snprintf(why, nwhy, "out of memory");
         return -1;
     }
+    double mx = 0;
+    for (int64_t j = 0; j < train->nnz; j++)
+        mx = (pop[train->indices[j]] += 1) > mx ? pop[train->indices[j]] : mx;
+    for (int32_t i = 0; i < ni; i++)
+        pop[i] /= mx + 1;
+    inner_ranker ir = {m, train, pop, ni};
+    ar_ranker rk = {&ir, inner_topk, inner_scores, NULL};
     ar_eval_options eo = ar_eval_options_default();
     eo.n_cutoffs = 1;
     eo.cutoffs[0] = d->obj.inner_k;
@@ -416,8 +463,8 @@ static int inner_score(demo *d, const ar_model *m, double *score, double *recall
     ar_eval_result r;
     ar_error err;
     st = ar_evaluate(d->ds, &rk, &eo, &r, &err);
-    ar_model_ranker_free(&rk);
     ar_csr_free(train);
+    free(pop);
     if (st) {
         snprintf(why, nwhy, "evaluation: %s", err.msg);
         return -1;
