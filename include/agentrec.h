@@ -503,5 +503,8 @@ ar_ranker ar_ranked_lists_ranker(ar_ranked_lists *r);
 #include "agentrec/world.h"
 #include "agentrec/ledger.h"
 #include "agentrec/agents.h"
+#include "agentrec/spec.h"
+#include "agentrec/llm.h"
+#include "agentrec/autotrain.h"
 
 #endif /* AGENTREC_H */

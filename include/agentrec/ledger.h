@@ -456,6 +456,23 @@ void ar_guardrail_list_free(ar_guardrail_list *list);
 
 ar_status ar_ledger_guardrails(ar_ledger *l, ar_guardrail_list **out);
 
+typedef struct ar_agent_row {
+    int64_t id;
+    const char *name, *kind, *decision_space, *promotion_evidence;
+    double created;
+    int64_t runs; /* runs the agent made */
+} ar_agent_row;
+
+typedef struct ar_agent_list {
+    size_t n;
+    ar_agent_row *v;
+    void *priv_;
+} ar_agent_list;
+void ar_agent_list_free(ar_agent_list *list);
+
+/* The registered agents, by name. */
+ar_status ar_ledger_agents(ar_ledger *l, ar_agent_list **out);
+
 /* -- The HTML report ---------------------------------------------------------------------------
  * One self-contained HTML file (no scripts, no network) whose SVG charts are drawn here: each
  * metric over runs (by start time), the lineage tree of the champion (the run of the production

@@ -72,6 +72,16 @@ char *ar_model_space_json(const ar_model *m);
 
 /* -- Fitting ---------------------------------------------------------------------------------- */
 
+/* Weighting of the user x item training matrix (ar_fit_options.weighting). With N users and
+ * df_i the users of item i: TF-IDF x_ui * log(1 + N / df_i); BM25 (Robertson & Zaragoza 2009,
+ * with users as documents) idf_i * x_ui (k1 + 1) / (x_ui + k1 (1 - b + b len_u / avg_len)),
+ * idf_i = log(1 + (N - df_i + 0.5) / (df_i + 0.5)), len_u = the row's sum. */
+typedef enum ar_weighting {
+    AR_WEIGHTING_NONE = 0,
+    AR_WEIGHTING_TFIDF = 1,
+    AR_WEIGHTING_BM25 = 2,
+} ar_weighting;
+
 typedef struct ar_fit_options {
     unsigned train_mask; /* splits to learn from (AR_MASK_TRAIN) */
     /* Optional event-type weights (see ar_dataset_csr_events): the training matrix then sums
@@ -79,7 +89,14 @@ typedef struct ar_fit_options {
      * NULL (default) = the values as they are. */
     const float *event_weights;
     int n_event_weights;
-    int n_threads; /* 0 = all; results do not depend on it (except Hogwild BPR) */
+    /* Optional weighting of the training matrix, for every model (docs/spec.md): time decay
+     * first -- each interaction weighs 0.5^(age / half_life), its age measured from the latest
+     * training interaction; needs real timestamps (AR_DS_HAS_TIME), else AR_EINVAL -- then
+     * TF-IDF or BM25 over the user x item matrix. 0 / AR_WEIGHTING_NONE (default) = off. */
+    double half_life_days;
+    ar_weighting weighting;
+    double bm25_k1, bm25_b; /* BM25 saturation and length normalisation (1.2, 0.75) */
+    int n_threads;          /* 0 = all; results do not depend on it (except Hogwild BPR) */
     uint64_t seed;
     /* Memory the fit may use, in bytes; 0 = the machine's available memory. Models that know
      * their need up front (EASE) refuse with AR_ENOMEM and a message before allocating. */

@@ -10,6 +10,7 @@ typedef struct ar__sparam {
     char *name;
     ar_param_type type;
     double lo, hi, def; /* categorical/bool: 0 .. levels-1, default index */
+    int log;            /* int: searched on a log scale ("log": true; needs low >= 1) */
     int n_choices;
     char *choices[64];
     int cond_param;     /* -1 = unconditional */
@@ -28,5 +29,18 @@ double ar__to_unit(const ar__sparam *p, double v);
 double ar__from_unit(const ar__sparam *p, double u);
 int ar__is_discrete(const ar__sparam *p);
 int ar__n_levels(const ar__sparam *p);
+
+/* AutoTrain's spec proposers (proposer.c): the evolutionary one or an LLM, behind one interface.
+ * profile_json describes the dataset (for the LLM's prompt). Proposals are canonical, validated
+ * specs the caller frees with free(). */
+typedef struct ar__proposer ar__proposer;
+ar_status ar__proposer_create(const ar_autotrain_options *o, const char *profile_json,
+                              ar__proposer **out, ar_error *err);
+void ar__proposer_free(ar__proposer *p);
+ar_status ar__proposer_observe(ar__proposer *p, const char *spec, double reward);
+ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, char **out, ar_error *err);
+/* The LLM attempts behind the last proposal as a JSON array (caller frees with free()), or NULL
+ * when there were none. */
+char *ar__proposer_attempts_json(const ar__proposer *p);
 
 #endif

@@ -115,7 +115,13 @@ static ar_status parse_param(const ar_space *s, int i, json_t *o, ar__sparam *p,
             return bad(err, i, "low", "a logfloat range must be positive");
         if (p->type == AR_PARAM_INT && (p->lo != floor(p->lo) || p->hi != floor(p->hi)))
             return bad(err, i, "low", "an int range must have integer bounds");
-        p->def = p->type == AR_PARAM_LOGFLOAT ? sqrt(p->lo * p->hi) : (p->lo + p->hi) / 2;
+        json_t *lg = json_object_get(o, "log");
+        if (lg && (!json_is_boolean(lg) || (json_is_true(lg) && p->type != AR_PARAM_INT)))
+            return bad(err, i, "log", "expected true or false, and only on an int parameter");
+        p->log = json_is_true(lg);
+        if (p->log && p->lo < 1)
+            return bad(err, i, "low", "a log-scale int range must start at 1 or more");
+        p->def = p->type == AR_PARAM_LOGFLOAT || p->log ? sqrt(p->lo * p->hi) : (p->lo + p->hi) / 2;
         if (p->type == AR_PARAM_INT)
             p->def = floor(p->def);
         if (def) {
@@ -193,6 +199,9 @@ double ar__to_unit(const ar__sparam *p, double v) {
     case AR_PARAM_LOGFLOAT:
         return (log(v) - log(p->lo)) / (log(p->hi) - log(p->lo));
     case AR_PARAM_INT:
+        /* Cells of equal width on the (log) scale: value v owns [v, v + 1). */
+        if (p->log)
+            return (log(v + 0.5) - log(p->lo)) / (log(p->hi + 1) - log(p->lo));
         return (v - p->lo + 0.5) / (p->hi - p->lo + 1);
     default:
         return (v - p->lo) / (p->hi - p->lo);
@@ -208,7 +217,8 @@ double ar__from_unit(const ar__sparam *p, double u) {
     case AR_PARAM_LOGFLOAT:
         return exp(log(p->lo) + u * (log(p->hi) - log(p->lo)));
     case AR_PARAM_INT: {
-        double v = p->lo + floor(u * (p->hi - p->lo + 1));
+        double v = p->log ? floor(exp(log(p->lo) + u * (log(p->hi + 1) - log(p->lo))))
+                          : p->lo + floor(u * (p->hi - p->lo + 1));
         return v > p->hi ? p->hi : v;
     }
     default:

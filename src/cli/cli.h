@@ -85,6 +85,17 @@ double cli_now(void);
 
 /* The subcommands, one file each in src/cli/. */
 extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo, cmd_train, cmd_recommend,
-    cmd_trial, cmd_world, cmd_runs, cmd_decisions, cmd_models, cmd_report, cmd_ledger, cmd_example;
+    cmd_trial, cmd_world, cmd_runs, cmd_decisions, cmd_models, cmd_report, cmd_ledger, cmd_spec,
+    cmd_autotrain, cmd_agents, cmd_reproduce, cmd_llm, cmd_example;
+/* A spec argument (JSON text when it starts with '{', else a file) as malloc'd text, and the
+ * model it builds (src/cli/spec.c); both print the error and return NULL on failure. */
+char *cli_spec_text(const char *cmd, const char *arg);
+ar_model *cli_spec_model(const char *cmd, const char *arg);
+/* Learns m's root blend weights on the valid split (histories: fit_mask), printing any error;
+ * the result as JSON; and writing text + newline to path atomically (0 or CLI_FAIL). */
+ar_status cli_learn_weights(const char *cmd, ar_model *m, const ar_dataset *ds, unsigned fit_mask,
+                            uint64_t seed, int threads, ar_blend_learn_result *out);
+json_t *cli_learn_json(const ar_blend_learn_result *r);
+int cli_write_text(const char *cmd, const char *path, const char *text);
 
 #endif

@@ -12,10 +12,17 @@ static int run(int argc, char **argv);
 
 const cli_cmd cmd_eval = {
     "eval", "evaluate a model or a ranked-list file on DIR",
-    "usage: agentrec eval DIR (--model NAME | --model-file M | --ranked FILE) [options]\n"
+    "usage: agentrec eval DIR (--model NAME | --spec S | --model-file M | --ranked FILE) "
+    "[options]\n"
     "\n"
     "  --model NAME          fit NAME on the train split and evaluate it (agentrec train --list)\n"
     "  --param key=value     a hyperparameter of NAME (repeatable); --params JSON for many\n"
+    "  --spec FILE|JSON      fit a model spec (docs/spec.md) and evaluate it\n"
+    "  --learn-weights       with --spec: learn the root blend's weights on the valid split\n"
+    "                        after fitting (then evaluate --target as usual)\n"
+    "  --spec-out FILE       with --spec: write the spec (learned weights included) to FILE\n"
+    "  --splits LIST         with --model/--spec: fit on these splits (default train), which\n"
+    "                        are also the histories excluded from the ranking\n"
     "  --model-file M        evaluate a model saved by 'agentrec train'\n"
     "  --events LIST         with --model: fit on these events and weights (see train --help)\n"
     "  --ranked FILE         evaluate lists 'user<TAB>item item ...' (external ids, best first)\n"
@@ -36,7 +43,8 @@ const cli_cmd cmd_eval = {
     run};
 
 static int run(int argc, char **argv) {
-    const char *events = NULL;
+    const char *events = NULL, *spec = NULL, *spec_out = NULL, *splits = "train";
+    bool learn = false;
     const char *model = NULL, *model_file = NULL, *params_json = NULL, *ranked = NULL, *ks = "20",
                *metrics = NULL, *protocol = "full", *negfile = NULL, *target = "test";
     bool json = false;
@@ -61,15 +69,26 @@ static int run(int argc, char **argv) {
         {"user-fraction", OPT_DOUBLE, &o.user_fraction},
         {"threads", OPT_INT, &o.n_threads},
         {"json", OPT_FLAG, &json},
+        {"spec", OPT_STR, &spec},
+        {"spec-out", OPT_STR, &spec_out},
+        {"splits", OPT_STR, &splits},
+        {"learn-weights", OPT_FLAG, &learn},
         {NULL, OPT_FLAG, NULL},
     };
     const char *pos[1];
     int n_pos, rc = cli_parse(argc, argv, opts, pos, 1, &n_pos, &cmd_eval);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if (n_pos != 1 || (model != NULL) + (model_file != NULL) + (ranked != NULL) != 1) {
-        fprintf(stderr, "agentrec eval: expected DIR and one of --model, --model-file or "
+    if (n_pos != 1 ||
+        (model != NULL) + (spec != NULL) + (model_file != NULL) + (ranked != NULL) != 1 ||
+        ((learn || spec_out) && !spec)) {
+        fprintf(stderr, "agentrec eval: expected DIR and one of --model, --spec, --model-file or "
                         "--ranked (see --help)\n");
+        return CLI_USAGE;
+    }
+    unsigned fit_mask = cli_parse_splits(splits);
+    if (!fit_mask) {
+        fprintf(stderr, "agentrec eval: --splits takes train, valid, test separated by commas\n");
         return CLI_USAGE;
     }
     if (!cli_parse_cutoffs(ks, o.cutoffs, &o.n_cutoffs, AR_EVAL_MAX_CUTOFFS)) {
@@ -121,6 +140,7 @@ static int run(int argc, char **argv) {
     int32_t *neg = NULL;
     ar_ranker ranker = {0};
     ar_status st = AR_OK;
+    ar_blend_learn_result learned;
     rc = CLI_FAIL;
     if (negfile && o.protocol == AR_PROTOCOL_SAMPLED) {
         int32_t width;
@@ -131,11 +151,15 @@ static int run(int argc, char **argv) {
         o.negatives = neg;
         o.n_negatives = width;
     }
-    if (model || model_file) {
-        if (model) {
-            if (!(mdl = cli_model("eval", model, &params, params_json)))
+    if (model || spec || model_file) {
+        if (model || spec) {
+            if (!(mdl = spec ? cli_spec_model("eval", spec)
+                             : cli_model("eval", model, &params, params_json)))
                 goto done;
+            if (!model)
+                model = ar_model_name(mdl);
             ar_fit_options fo = ar_fit_options_default();
+            fo.train_mask = fit_mask;
             if (events && cli_event_weights("eval", ds, events, &ew, &fo.n_event_weights))
                 goto done;
             fo.event_weights = ew;
@@ -148,6 +172,16 @@ static int run(int argc, char **argv) {
             st = ar_model_fit(mdl, ds, &fo, &err);
             fit_s = cli_now() - t0;
             ar_progress_free(fp);
+            if (!st && learn &&
+                (st = cli_learn_weights("eval", mdl, ds, fit_mask, o.seed, o.n_threads, &learned)))
+                goto done;
+            if (!st && spec_out) {
+                char *sj = ar_model_spec_json(mdl);
+                int bad_write = !sj || cli_write_text("eval", spec_out, sj);
+                ar_free_array(sj);
+                if (bad_write)
+                    goto done;
+            }
         } else if (!(st = ar_model_load(model_file, &mdl, &err))) {
             st = ar_model_check_dataset(mdl, ds, &err);
         }
@@ -155,7 +189,10 @@ static int run(int argc, char **argv) {
             cli_error("eval", "%s", err.msg);
             goto done;
         }
-        if ((st = ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &train)) ||
+        if (model_file)
+            fit_mask = AR_MASK_TRAIN;
+        o.exclude_mask = fit_mask;
+        if ((st = ar_dataset_csr(ds, fit_mask, 0, &train)) ||
             (st = ar_model_ranker(mdl, train, &ranker))) {
             cli_error("eval", "cannot build the ranker: %s", ar_strerror(st));
             goto done;
@@ -191,6 +228,11 @@ static int run(int argc, char **argv) {
             json_error_t je;
             json_object_set_new(j, "params", pj ? json_loads(pj, 0, &je) : json_null());
             ar_free_array(pj);
+            char *sj = ar_model_spec_json(mdl);
+            json_object_set_new(j, "spec", sj ? json_loads(sj, 0, &je) : json_null());
+            ar_free_array(sj);
+            if (learn)
+                json_object_set_new(j, "learned", cli_learn_json(&learned));
         }
         for (int m = 0; m < AR_METRIC_N; m++) {
             if (!want[m])

@@ -6,11 +6,30 @@
 #include <stdio.h>
 #include <string.h>
 
+/* clang-format off */
 static const cli_cmd *const commands[] = {
-    &cmd_import,    &cmd_info,   &cmd_split,  &cmd_eval,   &cmd_train,
-    &cmd_recommend, &cmd_demo,   &cmd_trial,  &cmd_world,  &cmd_runs,
-    &cmd_decisions, &cmd_models, &cmd_report, &cmd_ledger, &cmd_example,
+    &cmd_import,
+    &cmd_info,
+    &cmd_split,
+    &cmd_eval,
+    &cmd_train,
+    &cmd_recommend,
+    &cmd_demo,
+    &cmd_trial,
+    &cmd_world,
+    &cmd_runs,
+    &cmd_decisions,
+    &cmd_models,
+    &cmd_report,
+    &cmd_ledger,
+    &cmd_spec,
+    &cmd_llm,
+    &cmd_autotrain,
+    &cmd_agents,
+    &cmd_reproduce,
+    &cmd_example,
 };
+/* clang-format on */
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void help(FILE *f) {

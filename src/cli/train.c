@@ -13,6 +13,7 @@ static int run(int argc, char **argv);
 const cli_cmd cmd_train = {
     "train", "fit a model of the zoo on DIR and save it",
     "usage: agentrec train DIR --model NAME [--param key=value ...] --out MODEL_FILE\n"
+    "       agentrec train DIR --spec FILE|JSON [--learn-weights] --out MODEL_FILE\n"
     "       agentrec train --list                 the models of the zoo\n"
     "       agentrec train --space NAME           a model's decision space as JSON\n"
     "\n"
@@ -21,25 +22,38 @@ const cli_cmd cmd_train = {
     "  --splits LIST         splits to learn from: train (default), or train,valid\n"
     "  --events LIST         learn from these events with these weights, e.g.\n"
     "                        click=1,cart=2,purchase=4 (others ignored; default: all, values)\n"
+    "  --spec FILE|JSON      a model spec instead of --model (docs/spec.md)\n"
+    "  --learn-weights       with --spec: learn the root blend's weights on the valid split\n"
+    "                        (NDCG@20, seeded sample of users) after fitting\n"
+    "  --spec-out FILE       write the model's spec (learned weights included) to FILE\n"
     "  --threads N, --seed S results do not depend on the thread count (except Hogwild BPR)\n"
-    "  --json                print {model, params, fit_seconds, peak_rss_mb, out}\n"
+    "  --json                print {model, params, spec, fit_seconds, peak_rss_mb, out}\n"
     "The model file is written atomically and records the dataset's fingerprint, so\n"
     "'agentrec recommend' refuses to use it with another dataset.\n",
     run};
 
 static int run(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *space = NULL, *params_json = NULL, *splits = "train",
-               *events = NULL;
-    bool list = false, json = false;
+               *events = NULL, *spec = NULL, *spec_out = NULL;
+    bool list = false, json = false, learn = false;
     cli_list params = {0};
     ar_fit_options fo = ar_fit_options_default();
     const cli_opt opts[] = {
-        {"model", OPT_STR, &model},        {"param", OPT_LIST, &params},
-        {"params", OPT_STR, &params_json}, {"out", OPT_STR, &out},
-        {"list", OPT_FLAG, &list},         {"space", OPT_STR, &space},
-        {"splits", OPT_STR, &splits},      {"threads", OPT_INT, &fo.n_threads},
-        {"seed", OPT_U64, &fo.seed},       {"events", OPT_STR, &events},
-        {"json", OPT_FLAG, &json},         {NULL, OPT_FLAG, NULL},
+        {"model", OPT_STR, &model},
+        {"param", OPT_LIST, &params},
+        {"params", OPT_STR, &params_json},
+        {"out", OPT_STR, &out},
+        {"list", OPT_FLAG, &list},
+        {"space", OPT_STR, &space},
+        {"splits", OPT_STR, &splits},
+        {"threads", OPT_INT, &fo.n_threads},
+        {"seed", OPT_U64, &fo.seed},
+        {"events", OPT_STR, &events},
+        {"json", OPT_FLAG, &json},
+        {"spec", OPT_STR, &spec},
+        {"spec-out", OPT_STR, &spec_out},
+        {"learn-weights", OPT_FLAG, &learn},
+        {NULL, OPT_FLAG, NULL},
     };
     const char *pos[1];
     int n_pos, rc = cli_parse(argc, argv, opts, pos, 1, &n_pos, &cmd_train);
@@ -66,17 +80,21 @@ static int run(int argc, char **argv) {
         ar_model_free(m);
         return s ? 0 : CLI_FAIL;
     }
-    if (n_pos != 1 || !model || !out) {
-        fprintf(stderr, "agentrec train: expected DIR, --model and --out (see --help)\n");
+    if (n_pos != 1 || (!model) == (!spec) || !out || (learn && !spec)) {
+        fprintf(stderr,
+                "agentrec train: expected DIR, --model or --spec, and --out (see --help)\n");
         return CLI_USAGE;
     }
     if (!(fo.train_mask = cli_parse_splits(splits))) {
         fprintf(stderr, "agentrec train: --splits takes train, valid, test separated by commas\n");
         return CLI_USAGE;
     }
-    ar_model *m = cli_model("train", model, &params, params_json);
+    ar_model *m =
+        spec ? cli_spec_model("train", spec) : cli_model("train", model, &params, params_json);
     if (!m)
         return CLI_FAIL;
+    if (!model)
+        model = ar_model_name(m);
     ar_dataset *ds = cli_load("train", pos[0]);
     if (!ds) {
         ar_model_free(m);
@@ -97,24 +115,35 @@ static int run(int argc, char **argv) {
     ar_status st = ar_model_fit(m, ds, &fo, &err);
     double fit_s = cli_now() - t0;
     ar_progress_free(p);
+    ar_blend_learn_result lr;
     if (st)
         rc = cli_error("train", "%s", err.msg);
+    else if (learn &&
+             (st = cli_learn_weights("train", m, ds, fo.train_mask, fo.seed, fo.n_threads, &lr)))
+        rc = CLI_FAIL;
     else if (ar_model_save(m, out, &err))
         rc = cli_error("train", "%s", err.msg);
+    char *sj = rc ? NULL : ar_model_spec_json(m);
+    if (sj && spec_out && cli_write_text("train", spec_out, sj))
+        rc = CLI_FAIL;
     if (!rc) {
         char *pj = ar_model_params_json(m);
         if (json) {
             json_error_t je;
-            json_t *o = json_pack("{s:s,s:o,s:f,s:f,s:s}", "model", model, "params",
-                                  pj ? json_loads(pj, 0, &je) : json_null(), "fit_seconds", fit_s,
+            json_t *o = json_pack("{s:s,s:o,s:o,s:f,s:f,s:s}", "model", model, "params",
+                                  pj ? json_loads(pj, 0, &je) : json_null(), "spec",
+                                  sj ? json_loads(sj, 0, &je) : json_null(), "fit_seconds", fit_s,
                                   "peak_rss_mb", cli_peak_rss_mb(), "out", out);
+            if (learn)
+                json_object_set_new(o, "learned", cli_learn_json(&lr));
             cli_print_json(o);
         } else {
-            printf("trained %s %s in %.2f s (peak %.0f MiB) -> %s\n", model, pj ? pj : "", fit_s,
-                   cli_peak_rss_mb(), out);
+            printf("trained %s %s in %.2f s (peak %.0f MiB) -> %s\n", model,
+                   spec ? (sj ? sj : "") : (pj ? pj : ""), fit_s, cli_peak_rss_mb(), out);
         }
         ar_free_array(pj);
     }
+    ar_free_array(sj);
     free(ew);
     ar_model_free(m);
     ar_dataset_free(ds);

@@ -15,10 +15,11 @@ const cli_cmd cmd_trial = {
     "trial", "run one trial (the worker agents start; reads JSON on stdin)",
     "usage: agentrec trial < request.json\n"
     "\n"
-    "request: {\"dataset\": DIR, \"model\": NAME, \"params\": {...},\n"
+    "request: {\"dataset\": DIR, \"model\": NAME, \"params\": {...} | \"spec\": {...},\n"
     "          \"fit_splits\": \"train\", \"target\": \"valid\"|\"test\", \"k\": [20],\n"
-    "          \"user_fraction\": 1.0, \"seed\": S, \"threads\": N}\n"
-    "result (one line): {\"model\", \"params\", \"users\", \"metrics\": {\"recall@20\": ..},\n"
+    "          \"user_fraction\": 1.0, \"seed\": S, \"threads\": N,\n"
+    "          \"learn_weights\": false (a blend spec: learn its weights on valid first)}\n"
+    "result (one line): {\"model\", \"params\", \"spec\", \"users\", \"metrics\": {..},\n"
     "                    \"fit_seconds\", \"eval_seconds\", \"peak_rss_mb\"}\n"
     "exit status: 0 ok, 3 a non-finite metric, 4 out of memory, 1 any other error (stderr\n"
     "says which).\n",
@@ -69,6 +70,7 @@ static int run(int argc, char **argv) {
     const char *fit_splits = json_string_value(json_object_get(req, "fit_splits"));
     const char *target = json_string_value(json_object_get(req, "target"));
     json_t *params = json_object_get(req, "params"), *ks = json_object_get(req, "k");
+    json_t *spec = json_object_get(req, "spec");
     ar_dataset *ds = NULL;
     ar_model *m = NULL;
     ar_csr *hist = NULL;
@@ -78,8 +80,9 @@ static int run(int argc, char **argv) {
     rc = CLI_FAIL;
     ar_fit_options fo = ar_fit_options_default();
     ar_eval_options eo = ar_eval_options_default();
-    if (!dir || !name) {
-        cli_error("trial", "request: \"dataset\" and \"model\" are required strings");
+    if (!dir || (!name) == (!spec) || (spec && params)) {
+        cli_error("trial", "request: \"dataset\" and either \"model\" (with \"params\") or "
+                           "\"spec\" are required");
         goto done;
     }
     if (fit_splits && !(fo.train_mask = cli_parse_splits(fit_splits))) {
@@ -112,9 +115,20 @@ static int run(int argc, char **argv) {
         cli_error("trial", "request: %s", bad);
         goto done;
     }
-    char *pj = params ? json_dumps(params, JSON_COMPACT) : NULL;
-    m = cli_model("trial", name, NULL, pj);
-    free(pj);
+    if (spec) {
+        char *sj = json_dumps(spec, JSON_COMPACT);
+        if (sj && ar_model_create_spec(sj, &m, &err))
+            cli_error("trial", "request.%s", err.msg); /* "request.spec.blend[0]...: ..." */
+        else if (!sj)
+            cli_error("trial", "out of memory");
+        free(sj);
+        if (m)
+            name = ar_model_name(m);
+    } else {
+        char *pj = params ? json_dumps(params, JSON_COMPACT) : NULL;
+        m = cli_model("trial", name, NULL, pj);
+        free(pj);
+    }
     if (!m || !(ds = cli_load("trial", dir)))
         goto done;
     double t0 = cli_now();
@@ -124,6 +138,15 @@ static int run(int argc, char **argv) {
         goto done;
     }
     double fit_s = cli_now() - t0;
+    /* A blend learns its weights on the validation split (a seeded sample of its users). */
+    if (json_is_true(json_object_get(req, "learn_weights")) && spec &&
+        json_object_get(spec, "blend") && (eo.target_mask & AR_MASK_VALID)) {
+        ar_blend_learn_result lr;
+        if ((st = cli_learn_weights("trial", m, ds, fo.train_mask, fo.seed, fo.n_threads, &lr))) {
+            rc = fail_status(st);
+            goto done;
+        }
+    }
     ar_eval_result r;
     if ((st = ar_dataset_csr(ds, fo.train_mask, 0, &hist)) ||
         (st = ar_model_ranker(m, hist, &rk)) || (st = ar_evaluate(ds, &rk, &eo, &r, &err))) {
@@ -144,10 +167,13 @@ static int run(int argc, char **argv) {
     char *pout = ar_model_params_json(m);
     json_t *po = pout ? json_loads(pout, 0, &je) : NULL;
     ar_free_array(pout);
-    cli_print_json(json_pack("{s:s,s:o,s:i,s:o,s:f,s:f,s:f}", "model", name, "params",
-                             po ? po : json_null(), "users", (int)r.users, "metrics", metrics,
-                             "fit_seconds", fit_s, "eval_seconds", cli_now() - t0 - fit_s,
-                             "peak_rss_mb", cli_peak_rss_mb()));
+    char *sout = ar_model_spec_json(m);
+    json_t *so = sout ? json_loads(sout, 0, &je) : NULL;
+    ar_free_array(sout);
+    cli_print_json(json_pack("{s:s,s:o,s:o,s:i,s:o,s:f,s:f,s:f}", "model", name, "params",
+                             po ? po : json_null(), "spec", so ? so : json_null(), "users",
+                             (int)r.users, "metrics", metrics, "fit_seconds", fit_s, "eval_seconds",
+                             cli_now() - t0 - fit_s, "peak_rss_mb", cli_peak_rss_mb()));
     if (!finite) {
         fprintf(stderr, "agentrec trial: a metric is not finite\n");
         rc = AR_TRIAL_EXIT_NAN;

@@ -56,6 +56,7 @@ typedef struct selection {
     int binary;
     const float *w; /* n_w weights indexed by event code, or NULL */
     int n_w;
+    const float *iw; /* a multiplier per row of the log, or NULL */
 } selection;
 
 static inline int takes(const selection *sel, const ar_dataset *ds, int64_t r) {
@@ -97,7 +98,8 @@ static int64_t merge_row(const ar_dataset *ds, int64_t begin, int64_t end, const
                 else
                     hi = mid;
             }
-            vals_out[lo] += sel->w ? sel->w[ds->event[r]] : ds->value[r];
+            float v = sel->w ? sel->w[ds->event[r]] : ds->value[r];
+            vals_out[lo] += sel->iw ? v * sel->iw[r] : v;
         }
     }
     return w;
@@ -153,7 +155,7 @@ static ar_status build(const ar_dataset *ds, const selection *sel, ar_csr **out)
 }
 
 ar_status ar_dataset_csr(const ar_dataset *ds, unsigned mask, int binary, ar_csr **out) {
-    selection sel = {mask, binary, NULL, 0};
+    selection sel = {mask, binary, NULL, 0, NULL};
     return build(ds, &sel, out);
 }
 
@@ -163,7 +165,17 @@ ar_status ar_dataset_csr_events(const ar_dataset *ds, unsigned mask, const float
     for (int e = 0; e < n_weights; e++)
         if (!isfinite(weights[e]) || weights[e] < 0)
             return AR_EINVAL;
-    selection sel = {mask, 0, weights, n_weights};
+    selection sel = {mask, 0, weights, n_weights, NULL};
+    return build(ds, &sel, out);
+}
+
+ar_status ar__dataset_csr_weighted(const ar_dataset *ds, unsigned mask, const float *weights,
+                                   int n_weights, const float *row_weights, ar_csr **out) {
+    *out = NULL;
+    for (int e = 0; weights && e < n_weights; e++)
+        if (!isfinite(weights[e]) || weights[e] < 0)
+            return AR_EINVAL;
+    selection sel = {mask, 0, weights, weights ? n_weights : 0, row_weights};
     return build(ds, &sel, out);
 }
 

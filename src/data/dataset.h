@@ -71,4 +71,10 @@ void *ar__dataset_block(ar_dataset *ds, size_t n, size_t size);
 ar_status ar__strtab_from_intern(ar_dataset *ds, ar__strtab *t, const ar__intern *in,
                                  const int32_t *order);
 
+/* The user x item matrix of the interactions in mask, each contributing (weights ? weights[its
+ * event] : its value) * (row_weights ? row_weights[its row of the log] : 1); events of weight 0
+ * are left out as in ar_dataset_csr_events. The training-matrix path of ar_model_fit. */
+ar_status ar__dataset_csr_weighted(const ar_dataset *ds, unsigned mask, const float *weights,
+                                   int n_weights, const float *row_weights, ar_csr **out);
+
 #endif

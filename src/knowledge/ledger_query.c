@@ -56,6 +56,7 @@ LIST_FREE(ar_model_list_free, ar_model_list)
 LIST_FREE(ar_stage_list_free, ar_stage_list)
 LIST_FREE(ar_experiment_list_free, ar_experiment_list)
 LIST_FREE(ar_guardrail_list_free, ar_guardrail_list)
+LIST_FREE(ar_agent_list_free, ar_agent_list)
 
 void ar_kv_list_free(ar_kv_list *list) {
     if (!list)
@@ -679,6 +680,39 @@ ar_status ar_ledger_guardrails(ar_ledger *l, ar_guardrail_list **out) {
         g->value = ar__cell_real(&pr->rows, k, 6);
         g->threshold = ar__cell_real(&pr->rows, k, 7);
         g->at = ar__cell_real(&pr->rows, k, 8);
+    }
+    list->n = n;
+    list->priv_ = pr;
+    *out = list;
+    return AR_OK;
+}
+
+ar_status ar_ledger_agents(ar_ledger *l, ar_agent_list **out) {
+    *out = NULL;
+    lpriv *pr;
+    ar_status s = fetch(l,
+                        "SELECT a.id, a.name, a.kind, a.decision_space, a.promotion_evidence, "
+                        "a.created, (SELECT COUNT(*) FROM runs r WHERE r.agent_id = a.id) FROM "
+                        "agents a ORDER BY a.name",
+                        NULL, 0, &pr);
+    if (s)
+        return s;
+    size_t n = pr->rows.n_rows;
+    ar_agent_list *list = ar__calloc(1, sizeof *list);
+    if (!list || !(list->v = ar__alloc_array(n ? n : 1, sizeof *list->v))) {
+        ar__free(list);
+        lpriv_free(pr);
+        return ar__ledger_fail(l, AR_ENOMEM, "out of memory");
+    }
+    for (size_t k = 0; k < n; k++) {
+        ar_agent_row *a = &list->v[k];
+        a->id = ar__cell_int(&pr->rows, k, 0);
+        a->name = txt(&pr->rows, k, 1);
+        a->kind = txt(&pr->rows, k, 2);
+        a->decision_space = txt(&pr->rows, k, 3);
+        a->promotion_evidence = txt(&pr->rows, k, 4);
+        a->created = ar__cell_real(&pr->rows, k, 5);
+        a->runs = ar__cell_int(&pr->rows, k, 6);
     }
     list->n = n;
     list->priv_ = pr;

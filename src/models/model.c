@@ -6,6 +6,9 @@
 #define _DEFAULT_SOURCE
 #include "models/model.h"
 
+#include "data/dataset.h"
+#include "models/spec_internal.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -56,16 +59,22 @@ static void drop_state(ar_model *m) {
     if (m->state && m->impl->free_state)
         m->impl->free_state(m);
     m->state = NULL;
-    if (m->map)
+    if (m->map && !m->map_borrowed)
         munmap(m->map, m->map_len);
     m->map = NULL;
     m->fitted = 0;
+}
+
+void ar__model_unfit(ar_model *m) {
+    drop_state(m);
 }
 
 void ar_model_free(ar_model *m) {
     if (!m)
         return;
     drop_state(m);
+    if (m->spec && m->impl->free_spec)
+        m->impl->free_spec(m);
     ar__free(m);
 }
 
@@ -299,6 +308,8 @@ ar_fit_options ar_fit_options_default(void) {
     memset(&o, 0, sizeof o);
     o.train_mask = AR_MASK_TRAIN;
     o.seed = 2026;
+    o.bm25_k1 = 1.2;
+    o.bm25_b = 0.75;
     return o;
 }
 
@@ -312,6 +323,14 @@ const char *ar_fit_options_check(const ar_fit_options *o) {
     for (int e = 0; o->event_weights && e < o->n_event_weights; e++)
         if (!(o->event_weights[e] >= 0) || !isfinite(o->event_weights[e]))
             return "event weights must be finite and >= 0";
+    if (!(o->half_life_days >= 0) || !isfinite(o->half_life_days))
+        return "half_life_days must be finite and >= 0";
+    if (o->weighting != AR_WEIGHTING_NONE && o->weighting != AR_WEIGHTING_TFIDF &&
+        o->weighting != AR_WEIGHTING_BM25)
+        return "weighting must be none, tfidf or bm25";
+    if (o->weighting == AR_WEIGHTING_BM25 &&
+        (!(o->bm25_k1 > 0) || !isfinite(o->bm25_k1) || !(o->bm25_b >= 0 && o->bm25_b <= 1)))
+        return "bm25 needs k1 > 0 and b in [0, 1]";
     return NULL;
 }
 
@@ -342,15 +361,102 @@ uint64_t ar_dataset_fingerprint(const ar_dataset *ds) {
     return h;
 }
 
+/* Time-decay multipliers, one per row of the log: 0.5^((t_ref - t) / h) with t_ref the latest
+ * time among the interactions the matrix takes (rows outside the mask get 0; they are not
+ * read). */
+static float *decay_weights(const ar_dataset *ds, const ar_fit_options *o) {
+    ar_interactions in;
+    ar_dataset_interactions(ds, &in);
+    float *w = ar__alloc_array((size_t)(in.n ? in.n : 1), sizeof *w);
+    if (!w)
+        return NULL;
+    int64_t t_ref = INT64_MIN;
+    for (int64_t k = 0; k < in.n; k++)
+        if (((o->train_mask >> in.split[k]) & 1u) && in.time[k] > t_ref)
+            t_ref = in.time[k];
+    double h = o->half_life_days * 86400.0;
+    for (int64_t k = 0; k < in.n; k++)
+        w[k] = ((o->train_mask >> in.split[k]) & 1u)
+                   ? (float)pow(0.5, (double)(t_ref - in.time[k]) / h)
+                   : 0.0f;
+    return w;
+}
+
+/* TF-IDF or BM25 in place over x's values (see ar_weighting). Per item document frequencies
+ * and per row sums are computed in a fixed order, so the result does not depend on threads. */
+static ar_status reweight(ar_csr *x, const ar_fit_options *o) {
+    int64_t *df = ar__calloc((size_t)x->n_cols + 1, sizeof *df);
+    if (!df)
+        return AR_ENOMEM;
+    for (int64_t k = 0; k < x->nnz; k++)
+        df[x->indices[k]]++;
+    double n = (double)x->n_rows, avg = 0;
+    for (int64_t k = 0; k < x->nnz; k++)
+        avg += x->values[k];
+    avg = x->n_rows ? avg / n : 0;
+    for (int32_t u = 0; u < x->n_rows; u++) {
+        double len = 0;
+        for (int64_t k = x->indptr[u]; k < x->indptr[u + 1]; k++)
+            len += x->values[k];
+        for (int64_t k = x->indptr[u]; k < x->indptr[u + 1]; k++) {
+            double v = x->values[k], d = (double)df[x->indices[k]];
+            if (o->weighting == AR_WEIGHTING_TFIDF) {
+                v *= log(1 + n / d);
+            } else {
+                double idf = log(1 + (n - d + 0.5) / (d + 0.5));
+                double norm = 1 - o->bm25_b + (avg > 0 ? o->bm25_b * len / avg : 0);
+                v = v > 0 ? idf * v * (o->bm25_k1 + 1) / (v + o->bm25_k1 * norm) : 0;
+            }
+            x->values[k] = (float)v;
+        }
+    }
+    ar__free(df);
+    return AR_OK;
+}
+
+ar_status ar__training_matrix(const ar_dataset *ds, const ar_fit_options *o, ar_csr **out) {
+    *out = NULL;
+    float *rw = NULL;
+    if (o->half_life_days > 0 && !(rw = decay_weights(ds, o)))
+        return AR_ENOMEM;
+    ar_status st;
+    if (o->event_weights || rw)
+        st = ar__dataset_csr_weighted(ds, o->train_mask, o->event_weights, o->n_event_weights, rw,
+                                      out);
+    else
+        st = ar_dataset_csr(ds, o->train_mask, 0, out);
+    ar__free(rw);
+    if (!st && o->weighting != AR_WEIGHTING_NONE && (st = reweight(*out, o))) {
+        ar_csr_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 ar_status ar_model_fit(ar_model *m, const ar_dataset *ds, const ar_fit_options *o, ar_error *err) {
     const char *bad = ar_fit_options_check(o);
     if (bad)
         return ar__fail(err, AR_EINVAL, "fit: %s", bad);
+    if (o->half_life_days > 0 && !(ar_dataset_flags(ds) & AR_DS_HAS_TIME))
+        return ar__fail(err, AR_EINVAL,
+                        "%s: time decay needs real timestamps; this dataset has sequence "
+                        "positions only",
+                        m->impl->name);
     drop_state(m);
+    if (m->impl->fit_dataset) { /* composites build their members' matrices themselves */
+        m->n_users = ar_dataset_n_users(ds);
+        m->n_items = ar_dataset_n_items(ds);
+        m->fingerprint = ar_dataset_fingerprint(ds);
+        ar_status st = m->impl->fit_dataset(m, ds, o, err);
+        if (st) {
+            drop_state(m);
+            return st;
+        }
+        m->fitted = 1;
+        return AR_OK;
+    }
     ar_csr *x = NULL, *xt = NULL;
-    ar_status st = o->event_weights ? ar_dataset_csr_events(ds, o->train_mask, o->event_weights,
-                                                            o->n_event_weights, &x)
-                                    : ar_dataset_csr(ds, o->train_mask, 0, &x);
+    ar_status st = ar__training_matrix(ds, o, &x);
     if (!st)
         st = ar_csr_transpose(x, &xt);
     if (st) {
@@ -710,7 +816,7 @@ ar_status ar_model_load(const char *path, ar_model **out, ar_error *err) {
         st = ar__secfile_corrupt(&f, "no model name");
         goto fail;
     }
-    if (ar_model_create(nm, &m)) {
+    if (strcmp(nm, ar__spec_impl.name) == 0 ? ar__spec_model_shell(&m) : ar_model_create(nm, &m)) {
         st = ar__fail(err, AR_ECORRUPT,
                       "%s: unknown model '%s' (this build has: see 'agentrec "
                       "train --help')",

@@ -46,6 +46,12 @@ typedef struct ar__model_impl {
     /* Restores the state from a mapped file; validates sizes and values it relies on. */
     ar_status (*load)(ar_model *m, const ar__secfile *f);
     void (*free_state)(ar_model *m);
+    /* Composites only (else NULL): fits from the dataset, without the generic training matrix
+     * (fit is then unused). m->n_users/n_items/fingerprint are set. */
+    ar_status (*fit_dataset)(ar_model *m, const ar_dataset *ds, const ar_fit_options *o,
+                             ar_error *err);
+    /* Composites only: frees m->spec, which outlives fits (free_state drops fitted state). */
+    void (*free_spec)(ar_model *m);
 } ar__model_impl;
 
 struct ar_model {
@@ -57,7 +63,12 @@ struct ar_model {
     void *state;
     void *map; /* the model file, when loaded */
     size_t map_len;
+    int map_borrowed; /* a member of a composite: map is the composite's, not unmapped here */
+    void *spec;       /* a composite's parsed spec (composite.c); NULL for zoo models */
 };
+
+/* Drops a model's fitted state (and its mapping unless borrowed): it becomes unfitted. */
+void ar__model_unfit(ar_model *m);
 
 /* The value of the family's i-th parameter. */
 static inline double ar__p(const ar_model *m, int i) {
@@ -67,6 +78,10 @@ static inline double ar__p(const ar_model *m, int i) {
 /* A section of the model file that must exist with this size and count. */
 ar_status ar__model_array(const ar__secfile *f, uint32_t tag, uint32_t elem_size, uint64_t count,
                           const void **out);
+
+/* The training matrix ar_model_fit gives a family: the interactions of o->train_mask, with
+ * o's event weights, time decay and TF-IDF / BM25 weighting. The caller frees it. */
+ar_status ar__training_matrix(const ar_dataset *ds, const ar_fit_options *o, ar_csr **out);
 
 /* Bytes of memory available to a fit: o->memory_limit, or MemAvailable from /proc/meminfo. */
 size_t ar__memory_available(const ar_fit_options *o);

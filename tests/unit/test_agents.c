@@ -113,6 +113,43 @@ static void test_sample_and_points(void **state) {
     ar_space_free(s);
 }
 
+static void test_log_int(void **state) {
+    (void)state;
+    ar_space *s;
+    ar_error err;
+    assert_int_equal(
+        ar_space_parse("[{\"name\": \"f\", \"type\": \"int\", \"low\": 8, \"high\": 1024, "
+                       "\"log\": true}]",
+                       &s, &err),
+        AR_OK);
+    ar_point p;
+    ar_space_default(s, &p);
+    assert_true(p.v[0] == 90); /* floor of the geometric midpoint sqrt(8 * 1024) */
+    ar_rng rng;
+    ar_rng_seed(&rng, 3);
+    int below = 0, seen_lo = 0, seen_hi = 0; /* the top cell [1024, 1025) is tiny: >= 1000 */
+    for (int t = 0; t < 4000; t++) {
+        ar_space_sample(s, &rng, &p);
+        assert_true(p.v[0] >= 8 && p.v[0] <= 1024 && p.v[0] == floor(p.v[0]));
+        below += p.v[0] < 91;
+        seen_lo |= p.v[0] == 8;
+        seen_hi |= p.v[0] >= 1000;
+    }
+    /* Log-uniform: about half the mass below the geometric midpoint; both ends reachable. */
+    assert_true(below > 1800 && below < 2200);
+    assert_true(seen_lo && seen_hi);
+    ar_space_free(s);
+    assert_int_equal(ar_space_parse("[{\"name\": \"f\", \"type\": \"float\", \"low\": 1, "
+                                    "\"high\": 2, \"log\": true}]",
+                                    &s, &err),
+                     AR_EINVAL);
+    assert_non_null(strstr(err.msg, "space[0].log"));
+    assert_int_equal(ar_space_parse("[{\"name\": \"f\", \"type\": \"int\", \"low\": 0, "
+                                    "\"high\": 2, \"log\": true}]",
+                                    &s, &err),
+                     AR_EINVAL);
+}
+
 static void test_space_of_model(void **state) {
     (void)state;
     ar_model *m;
@@ -287,7 +324,7 @@ int main(void) {
         cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_sample_and_points),
         cmocka_unit_test(test_space_of_model), cmocka_unit_test(test_policies_beat_random),
         cmocka_unit_test(test_rl_warm_start),  cmocka_unit_test(test_successive_halving),
-        cmocka_unit_test(test_kind_parse),
+        cmocka_unit_test(test_kind_parse),     cmocka_unit_test(test_log_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
