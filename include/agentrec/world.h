@@ -150,6 +150,46 @@ ar_status ar_world_model_policy(const ar_world *w, const ar_model *m, ar_dataset
                                 ar_world_policy *out, ar_error *err);
 void ar_world_model_policy_free(ar_world_policy *p);
 
+/* How a model's scores become a slate: a retail re-ranker over the model. For each launched,
+ * in-stock item the policy computes
+ *   value = model_weight x (the model's score / the visit's largest positive score, 0 when the
+ *                           score is not positive)
+ *         + popularity_weight x ln(1 + popularity now) / ln(1 + the largest popularity now)
+ *         + new_weight x [launched in the last new_days days]
+ *         + brand_weight x (share of the customer's recent history in the item's brand),
+ * each term in [0, 1], takes the best pool x k items by value and draws k of them without
+ * replacement with weight exp(-rank / temperature) (Plackett-Luce, from the visit's RNG stream,
+ * so serving stays deterministic; the propensities are exact given the quota below). With
+ * tail_share > 0, round(tail_share x k) slots are kept for the long tail (the items outside the
+ * top 20% of the showable items by popularity now): the first k minus that many positions are
+ * drawn as above, then the rest from the best long-tail items not drawn yet while the slate
+ * holds fewer long-tail items than the quota (popularity-aware re-ranking with an exposure
+ * quota, as in Abdollahpouri, Burke and Mobasher 2019). Popularity is the run's (clicks
+ * and purchases so far, refreshed daily), so a trend or a sold-out item is seen as it happens;
+ * the draw keeps a returning customer from meeting the same slate at every visit. pool 1 is the
+ * exact top k. The guardrails are applied afterwards by the world, as for any policy. */
+typedef struct ar_world_serving {
+    double model_weight;      /* >= 0 (default 1) */
+    double popularity_weight; /* >= 0 (default 0) */
+    double new_weight;        /* >= 0 (default 0) */
+    int new_days;             /* 1..365 (default 30) */
+    double brand_weight;      /* >= 0 (default 0) */
+    double tail_share;        /* 0..0.5: slots kept for long-tail items (default 0) */
+    int pool;                 /* 1..5 (default 1) */
+    double temperature;       /* > 0 (default 1) */
+} ar_world_serving;
+
+ar_world_serving ar_world_serving_default(void);
+/* NULL when valid, else a static message naming the bad field (all weights 0 is invalid). */
+const char *ar_world_serving_check(const ar_world_serving *s);
+
+/* Like ar_world_model_policy, serving the model through the re-ranker s (copied). With s NULL
+ * it is ar_world_model_policy: the exact top k of the items the model scores above 0, then the
+ * most popular. AR_EINVAL with a message for invalid serving options. */
+ar_status ar_world_model_policy_serving(const ar_world *w, const ar_model *m, ar_dataset *ds,
+                                        const ar_world_serving *s, ar_world_policy *out,
+                                        ar_error *err);
+
 /* Read-only run state for policies (thread-safe during serve). */
 int32_t ar_world_run_stock(const ar_world_run *r, int32_t item);
 /* Clicks plus purchases so far (with back-catalogue sales for items launched before day 0). */
