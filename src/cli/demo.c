@@ -65,17 +65,10 @@ const cli_cmd cmd_demo = {
 #define MAX_DECIDED 4096
 #define MAX_DUPLICATES 200
 
-/* A model policy served with exploration (explore_serve below). */
-typedef struct explore {
-    ar_world_policy inner;
-    int pool;
-    double temperature;
-} explore;
-
 typedef struct decided {
     int index;
     char *point;
-    double inner;
+    double reward; /* what the source was told (demo_source_feedback) */
 } decided;
 
 typedef struct demo {
@@ -103,9 +96,7 @@ typedef struct demo {
     /* the champion: run 0 = the baseline policy */
     int64_t champ_run;
     ar_model *champ_model;
-    ar_world_policy champ_model_pol; /* the model's own policy, wrapped by champ_x */
-    explore champ_x;
-    ar_world_policy champ_pol;
+    ar_world_policy champ_pol; /* popular, or the champion model's serving policy */
     int champ_is_model;
     double champ_inner, champ_reward;
     char champ_desc[600];
@@ -116,6 +107,7 @@ typedef struct demo {
     int64_t shown_violations, served_violations;
     int next_index;
     double cand_seconds;
+    double ref_seconds; /* the two reference runs of the setup (baseline and oracle) */
     char inner_name[32], recall_name[32];
 } demo;
 
@@ -187,60 +179,6 @@ static int mkdirs(const char *path) {
         *p = '/';
     }
     return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
-}
-
-/* -- Serving with exploration ------------------------------------------------------------------
- * A model policy ranks deterministically: a customer who comes back sees the same slate, which
- * the world's fatigue term punishes (and a sold-out head hurts). The demo serves a candidate
- * through this wrapper: the model's top pool x k items, of which k are drawn without
- * replacement with weight exp(-rank / temperature) (Plackett-Luce, exact propensities), from
- * the visit's own RNG stream, so serving stays deterministic. */
-
-static ar_status explore_serve(void *ctx, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
-                               int32_t *slate, float *prop, int32_t *n_out) {
-    const explore *x = ctx;
-    ar_world_visit v2 = *v;
-    int32_t want = v->k * (x->pool > 1 ? x->pool : 1);
-    v2.k = want < AR_WORLD_MAX_SLATE ? want : AR_WORLD_MAX_SLATE;
-    if (v2.k < v->k)
-        v2.k = v->k;
-    int32_t buf[AR_WORLD_MAX_SLATE], n = 0;
-    float pb[AR_WORLD_MAX_SLATE];
-    for (int j = 0; j < AR_WORLD_MAX_SLATE; j++)
-        pb[j] = 1;
-    ar_status st = x->inner.serve(x->inner.ctx, w, &v2, rng, buf, pb, &n);
-    if (st)
-        return st;
-    if (x->pool <= 1 || n <= v->k) {
-        int32_t m = n < v->k ? n : v->k;
-        memcpy(slate, buf, (size_t)m * sizeof *slate);
-        *n_out = m;
-        return AR_OK;
-    }
-    double wt[AR_WORLD_MAX_SLATE], total = 0;
-    for (int32_t j = 0; j < n; j++)
-        total += wt[j] = exp(-(double)j / x->temperature);
-    int32_t m = 0;
-    while (m < v->k && total > 0) {
-        double u = ar_rng_uniform(rng) * total, acc = 0;
-        int32_t pick = -1;
-        for (int32_t j = 0; j < n; j++) {
-            if (wt[j] <= 0)
-                continue;
-            pick = j;
-            acc += wt[j];
-            if (u < acc)
-                break;
-        }
-        if (pick < 0)
-            break;
-        prop[m] = (float)(wt[pick] / total);
-        slate[m++] = buf[pick];
-        total -= wt[pick];
-        wt[pick] = 0;
-    }
-    *n_out = m;
-    return AR_OK;
 }
 
 /* The baseline's offline stand-in: what `popular` serves is a Plackett-Luce sample by
@@ -334,6 +272,44 @@ static int load_configs(demo *d, bool have_seed) {
 
 static json_t *estimate_json(const ar_world_estimate *e) {
     return json_pack("{s:f,s:f,s:f}", "mean", e->mean, "ci_low", e->ci_low, "ci_high", e->ci_high);
+}
+
+static json_t *serving_json(const ar_world_serving *sv) {
+    return json_pack("{s:f,s:f,s:f,s:i,s:f,s:f,s:i,s:f}", "model_weight", sv->model_weight,
+                     "popularity_weight", sv->popularity_weight, "new_weight", sv->new_weight,
+                     "new_days", sv->new_days, "brand_weight", sv->brand_weight, "tail_share",
+                     sv->tail_share, "pool", sv->pool, "temperature", sv->temperature);
+}
+
+/* The serving options recorded in a candidate's config (absent keys keep their defaults). */
+static ar_world_serving serving_of(const json_t *j) {
+    ar_world_serving sv = ar_world_serving_default();
+    const json_t *x;
+    if ((x = json_object_get(j, "model_weight")))
+        sv.model_weight = json_number_value(x);
+    if ((x = json_object_get(j, "popularity_weight")))
+        sv.popularity_weight = json_number_value(x);
+    if ((x = json_object_get(j, "new_weight")))
+        sv.new_weight = json_number_value(x);
+    if ((x = json_object_get(j, "new_days")))
+        sv.new_days = (int)json_integer_value(x);
+    if ((x = json_object_get(j, "brand_weight")))
+        sv.brand_weight = json_number_value(x);
+    if ((x = json_object_get(j, "tail_share")))
+        sv.tail_share = json_number_value(x);
+    if ((x = json_object_get(j, "pool")))
+        sv.pool = (int)json_integer_value(x);
+    if ((x = json_object_get(j, "temperature")))
+        sv.temperature = json_number_value(x);
+    return sv;
+}
+
+static void serving_text(const ar_world_serving *sv, char *buf, size_t n) {
+    snprintf(buf, n,
+             "serving: model %.2f + popularity %.2f + new %.2f + brand %.2f, long-tail %.2f, "
+             "draw from top %dk at temperature %.2g",
+             sv->model_weight, sv->popularity_weight, sv->new_weight, sv->brand_weight,
+             sv->tail_share, sv->pool, sv->temperature);
 }
 
 /* The outer metrics of an online run, as `agentrec world eval --json` writes them. */
@@ -684,8 +660,10 @@ static int setup_references(demo *d) {
     ar_world_policy_builtin(d->w, "popular", &pop);
     ar_world_policy_builtin(d->w, "oracle", &orc);
     int64_t v = d->obj.ab.max_visits < 20000 ? d->obj.ab.max_visits : 20000;
+    double t = cli_now();
     if (world_eval(d, &pop, v, &d->base_res) || world_eval(d, &orc, v, &d->oracle_res))
         return CLI_FAIL;
+    d->ref_seconds = (cli_now() - t) * 20000.0 / (double)v;
     d->base_reward = outer_reward_of(d, &d->base_res);
     d->oracle_reward = outer_reward_of(d, &d->oracle_res);
     /* The baseline's inner score: popularity sampling, ranked offline. */
@@ -735,10 +713,10 @@ static int setup_references(demo *d) {
     return 0;
 }
 
-static int set_champion(demo *d, int64_t run, ar_model *m, int pool, double temperature,
+static int set_champion(demo *d, int64_t run, ar_model *m, const ar_world_serving *sv,
                         const char *desc, double inner) {
     if (d->champ_is_model)
-        ar_world_model_policy_free(&d->champ_model_pol);
+        ar_world_model_policy_free(&d->champ_pol);
     ar_model_free(d->champ_model);
     d->champ_model = m;
     d->champ_run = run;
@@ -746,12 +724,11 @@ static int set_champion(demo *d, int64_t run, ar_model *m, int pool, double temp
     d->champ_is_model = 1;
     snprintf(d->champ_desc, sizeof d->champ_desc, "%s", desc);
     ar_error err;
-    if (ar_world_model_policy(d->w, m, d->ds, &d->champ_model_pol, &err)) {
+    if (ar_world_model_policy_serving(d->w, m, d->ds, sv, &d->champ_pol, &err)) {
         d->champ_is_model = 0;
+        ar_world_policy_builtin(d->w, "popular", &d->champ_pol);
         return cli_error("demo", "champion policy: %s", err.msg);
     }
-    d->champ_x = (explore){d->champ_model_pol, pool, temperature};
-    d->champ_pol = (ar_world_policy){d->champ_model_pol.name, &d->champ_x, explore_serve};
     return 0;
 }
 
@@ -788,7 +765,8 @@ static int resume(demo *d) {
         decided *x = &d->dec[d->n_dec++];
         x->index = atoi(idx);
         x->point = strdup(point);
-        x->inner = metric_of(d->l, r->id, d->inner_name);
+        x->reward = metric_of(d->l, r->id, "source_reward");
+        double inner = metric_of(d->l, r->id, d->inner_name);
         if (adopt && x->index > champ_index) {
             champ_index = x->index;
             champ = r->id;
@@ -798,7 +776,7 @@ static int resume(demo *d) {
                               json_pack("{s:i,s:I,s:o,s:s,s:o,s:s,s:b}", "index", x->index, "run",
                                         (json_int_t)r->id, "candidate", cfg ? cfg : json_null(),
                                         "action", adopt ? "adopt" : "reject", "inner",
-                                        cli_num(x->inner), "rationale", rationale, "resumed", 1));
+                                        cli_num(inner), "rationale", rationale, "resumed", 1));
     }
     ar_run_list_free(rl);
     /* index order */
@@ -821,7 +799,7 @@ static int resume(demo *d) {
                 dup = j;
         if (dup >= 0 && strcmp(d->dec[k].point, c.point) != 0) {
             demo_candidate_clear(&c);
-            if (demo_source_feedback(d->src, d->dec[dup].point, d->dec[dup].inner))
+            if (demo_source_feedback(d->src, d->dec[dup].point, d->dec[dup].reward))
                 return CLI_FAIL;
             if (++dups > 100000)
                 break;
@@ -832,12 +810,12 @@ static int resume(demo *d) {
                    "agentrec?); it learns from the recorded candidates and goes on\n");
             demo_candidate_clear(&c);
             for (; k < d->n_dec; k++)
-                if (demo_source_feedback(d->src, d->dec[k].point, d->dec[k].inner))
+                if (demo_source_feedback(d->src, d->dec[k].point, d->dec[k].reward))
                     return CLI_FAIL;
             break;
         }
         demo_candidate_clear(&c);
-        if (demo_source_feedback(d->src, d->dec[k].point, d->dec[k].inner))
+        if (demo_source_feedback(d->src, d->dec[k].point, d->dec[k].reward))
             return CLI_FAIL;
         k++;
     }
@@ -857,8 +835,7 @@ static int resume(demo *d) {
     const char *model = json_string_value(json_object_get(cfg, "model"));
     const char *events = json_string_value(json_object_get(cfg, "events"));
     json_t *serving = json_object_get(cfg, "serving");
-    int pool = (int)json_integer_value(json_object_get(serving, "pool"));
-    double temperature = json_number_value(json_object_get(serving, "temperature"));
+    ar_world_serving sv = serving_of(serving);
     char *params = json_dumps(json_object_get(cfg, "params"), JSON_COMPACT | JSON_SORT_KEYS);
     ar_artifact_list *al = NULL;
     ar_model *m = NULL;
@@ -883,8 +860,7 @@ static int resume(demo *d) {
         char desc[600];
         snprintf(desc, sizeof desc, "%s %s (run %lld)", model ? model : "?", params ? params : "",
                  (long long)champ);
-        rc = set_champion(d, champ, m, pool, temperature > 0 ? temperature : 1, desc,
-                          metric_of(d->l, champ, d->inner_name));
+        rc = set_champion(d, champ, m, &sv, desc, metric_of(d->l, champ, d->inner_name));
         double r = metric_of(d->l, champ, "outer_reward");
         d->champ_reward = isfinite(r) ? r : d->base_reward;
         say(d, "[resume] champion restored: %s\n", desc);
@@ -906,12 +882,23 @@ static int decide(demo *d, int64_t run, ar_action action, const char *rationale,
     return ar_ledger_log_decision(d->l, &ds, NULL) ? ledger_fail(d, "decision") : 0;
 }
 
+/* Tells the source how the candidate did, and records it (the replay on resume reads it). */
+static int feedback(demo *d, int64_t run, json_t *rec, const char *point, double reward) {
+    if (isfinite(reward)) {
+        ar_metric_point mp = {"source_reward", reward, 0, AR_SCOPE_OUTER, "online"};
+        if (ar_ledger_log_metric(d->l, run, &mp, NULL))
+            return ledger_fail(d, "source reward");
+    }
+    json_object_set_new(rec, "source_reward", cli_num(reward));
+    return demo_source_feedback(d->src, point, reward);
+}
+
 static int candidate(demo *d, demo_candidate *c, int index) {
     double t_start = cli_now();
     json_error_t je;
-    json_t *cfg = json_pack("{s:s,s:o,s:s,s:{s:i,s:f}}", "model", c->model, "params",
-                            json_loads(c->params, 0, &je), "events", c->events, "serving", "pool",
-                            c->pool, "temperature", c->temperature);
+    json_t *cfg =
+        json_pack("{s:s,s:o,s:s,s:o}", "model", c->model, "params", json_loads(c->params, 0, &je),
+                  "events", c->events, "serving", serving_json(&c->serving));
     char *cs = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
     ar_run_spec spec = ar_run_spec_default();
     spec.agent = "demo-candidate";
@@ -953,7 +940,7 @@ static int candidate(demo *d, demo_candidate *c, int index) {
         json_object_set_new(rec, "rationale", json_string(rationale));
         json_array_append_new(d->decisions, rec);
         if (!rc)
-            rc = demo_source_feedback(d->src, c->point, NAN);
+            rc = feedback(d, run, rec, c->point, NAN);
         return rc;
     }
     ar_model_free(m);
@@ -979,14 +966,14 @@ static int candidate(demo *d, demo_candidate *c, int index) {
         json_object_set_new(rec, "rationale", json_string(rationale));
         json_array_append_new(d->decisions, rec);
         if (!rc)
-            rc = demo_source_feedback(d->src, c->point, inner);
+            rc = feedback(d, run, rec, c->point, 0);
         return rc;
     }
     /* The outer evaluation: refit on the whole history and test online against the champion. */
     m = fit_model(d, c->model, c->params, c->events, AR_MASK_ALL, why, sizeof why);
     ar_world_policy mpol = {0};
     ar_error err;
-    if (!m || ar_world_model_policy(d->w, m, d->ds, &mpol, &err)) {
+    if (!m || ar_world_model_policy_serving(d->w, m, d->ds, &c->serving, &mpol, &err)) {
         if (m)
             snprintf(why, sizeof why, "%s", err.msg);
         ar_model_free(m);
@@ -1011,8 +998,7 @@ static int candidate(demo *d, demo_candidate *c, int index) {
         json_decref(rec);
         return ledger_fail(d, "experiment");
     }
-    explore cx = {mpol, c->pool, c->temperature};
-    ar_world_policy pol = {mpol.name, &cx, explore_serve};
+    ar_world_policy pol = mpol;
     ar_world_ab_result ab;
     if (ar_world_ab_test(d->w, &d->champ_pol, &pol, &obj.ab, &ab, &err)) {
         ar_world_model_policy_free(&mpol);
@@ -1118,10 +1104,16 @@ static int candidate(demo *d, demo_candidate *c, int index) {
         json_decref(rec);
         return CLI_FAIL;
     }
+    char stext[256], vs[64];
+    serving_text(&c->serving, stext, sizeof stext);
+    if (d->champ_run)
+        snprintf(vs, sizeof vs, "the champion (run %lld)", (long long)d->champ_run);
+    else
+        snprintf(vs, sizeof vs, "popular");
     say(d,
-        "#%-3d %5.0fs %-8s %s\n       inner %s %.4f (gate %.4f) | A/B vs %s: reward %.3f vs %.3f, "
-        "%+.1f%% [%+.1f%%, %+.1f%%] p=%.3g, %lld visits | %s\n",
-        index, elapsed(d), c->model, c->params, d->inner_name, inner, gate, d->champ_desc,
+        "#%-3d %5.0fs %-8s %s\n       %s\n       inner %s %.4f (gate %.4f) | A/B vs %s: reward "
+        "%.3f vs %.3f, %+.1f%% [%+.1f%%, %+.1f%%] p=%.3g, %lld visits | %s\n",
+        index, elapsed(d), c->model, c->params, stext, d->inner_name, inner, gate, vs,
         ab.reward[1].mean, ab.reward[0].mean, 100 * rd->rel,
         ab.reward[0].mean ? 100 * rd->ci_low / fabs(ab.reward[0].mean) : 0,
         ab.reward[0].mean ? 100 * rd->ci_high / fabs(ab.reward[0].mean) : 0, rd->p_value,
@@ -1136,9 +1128,9 @@ static int candidate(demo *d, demo_candidate *c, int index) {
     json_array_append_new(d->decisions, rec);
     if (v.adopt) {
         char desc[600];
-        snprintf(desc, sizeof desc, "%s %s, serving pool %d temperature %.3g (run %lld)", c->model,
-                 c->params, c->pool, c->temperature, (long long)run);
-        if (set_champion(d, run, m, c->pool, c->temperature, desc, inner))
+        snprintf(desc, sizeof desc, "%s %s; %s (run %lld)", c->model, c->params, stext,
+                 (long long)run);
+        if (set_champion(d, run, m, &c->serving, desc, inner))
             return CLI_FAIL;
         d->champ_reward = ab.reward[1].mean;
     } else {
@@ -1155,7 +1147,8 @@ static int candidate(demo *d, demo_candidate *c, int index) {
     double took = cli_now() - t_start;
     if (took > d->cand_seconds)
         d->cand_seconds = took;
-    return demo_source_feedback(d->src, c->point, inner);
+    return feedback(d, run, rec, c->point,
+                    d->base_reward > 0 ? ab.reward[1].mean / d->base_reward : NAN);
 }
 
 /* -- Summary -------------------------------------------------------------------------------- */
@@ -1195,7 +1188,7 @@ static void print_table(const demo *d, const ar_world_eval_result *r[3]) {
 
 static void demo_free(demo *d) {
     if (d->champ_is_model)
-        ar_world_model_policy_free(&d->champ_model_pol);
+        ar_world_model_policy_free(&d->champ_pol);
     ar_model_free(d->champ_model);
     demo_source_free(d->src);
     ar_dataset_free(d->ds);
@@ -1307,12 +1300,9 @@ static int run(int argc, char **argv) {
         "[loop] candidates from: %s; each must pass the inner gate (%s >= %.2f x the "
         "champion's) before an online A/B test\n",
         demo_source_describe(d->src), d->inner_name, 1 - d->obj.inner_tolerance);
-    /* The time a final evaluation takes, estimated from the setup's (oracle included). */
-    double reserve = 0, setup_done = elapsed(d);
-    {
-        double per_visit = setup_done / 40000.0; /* two 20000-visit runs plus generation */
-        reserve = per_visit * (double)d->visits * 3 * 1.5 + 2;
-    }
+    /* The time the final evaluations take (baseline, champion and oracle), estimated from the
+     * setup's two reference runs of 20,000 visits each, with a margin. */
+    double reserve = d->ref_seconds / 40000.0 * (double)d->visits * 3 * 1.5 + 2;
     int made = 0, dups = 0;
     const char *stop = "the budget is spent";
     for (;;) {
@@ -1330,7 +1320,7 @@ static int run(int argc, char **argv) {
             if (strcmp(d->dec[j].point, c.point) == 0)
                 dup = j;
         if (dup >= 0) { /* tried already: the source hears its score again, nothing is redone */
-            int frc = demo_source_feedback(d->src, c.point, d->dec[dup].inner);
+            int frc = demo_source_feedback(d->src, c.point, d->dec[dup].reward);
             demo_candidate_clear(&c);
             if (frc)
                 goto done;
@@ -1349,8 +1339,8 @@ static int run(int argc, char **argv) {
             x->point = c.point;
             c.point = NULL;
             json_t *last = json_array_get(d->decisions, json_array_size(d->decisions) - 1);
-            json_t *in = last ? json_object_get(last, "inner") : NULL;
-            x->inner = in ? json_number_value(in) : NAN;
+            json_t *in = last ? json_object_get(last, "source_reward") : NULL;
+            x->reward = in ? json_number_value(in) : NAN;
         }
         demo_candidate_clear(&c);
         if (crc)

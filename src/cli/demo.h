@@ -14,11 +14,10 @@ typedef struct demo_candidate {
     char model[32];  /* a zoo model name */
     char *params;    /* JSON object of its parameters (ar_model_set_json), malloc'd */
     char events[96]; /* event weights, "click=1,cart=2,purchase=4" (cli_event_weights) */
-    /* Serving: the slate is drawn from the model's top pool x k items, position j weighing
-     * exp(-j / temperature) (Plackett-Luce), so customers do not see the same slate at every
-     * visit; pool 1 = the exact top k. */
-    int pool;
-    double temperature;
+    /* How the model serves the world: the retail re-ranker (ar_world_serving, world.h) that
+     * blends its scores with popularity now, new arrivals and the customer's brands, keeps
+     * slots for the long tail and explores. */
+    ar_world_serving serving;
     char *point; /* the source's record of the proposal (JSON, malloc'd): equal points are
                         the same candidate, and feedback takes it back on replay */
 } demo_candidate;
@@ -29,13 +28,15 @@ typedef struct demo_source demo_source;
 
 /* A search (ar_search, kind rl) over the decision spaces of the fast zoo models -- rp3beta,
  * itemknn, ials with modest factors, mostpop with time decay, and ease when the catalogue has at
- * most 5000 items -- the weights of carts and purchases against clicks, and the serving pool and
- * temperature. Deterministic in
- * seed. Returns 0, or CLI_FAIL after printing why. */
+ * most 5000 items -- the weights of carts and purchases against clicks, and the serving
+ * re-ranker's weights, long-tail quota and exploration. Deterministic in seed. Returns 0, or
+ * CLI_FAIL after printing why. */
 int demo_source_create(const ar_dataset *ds, uint64_t seed, demo_source **out);
 /* The next candidate (the caller clears it). 0 or CLI_FAIL. */
 int demo_source_next(demo_source *s, demo_candidate *c);
-/* The inner reward of the candidate whose point is `point` (NAN = it failed). 0 or CLI_FAIL. */
+/* The reward of the candidate whose point is `point`, higher is better (NAN = it failed): the
+ * demo reports its online outer reward relative to the baseline's when it was A/B-tested, 0
+ * when it stopped at the inner gate. 0 or CLI_FAIL. */
 int demo_source_feedback(demo_source *s, const char *point, double reward);
 /* A short description of the source, for the ledger ("rl over rp3beta|itemknn|..."). */
 const char *demo_source_describe(const demo_source *s);

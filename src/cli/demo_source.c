@@ -4,9 +4,12 @@
  * policy (REINFORCE, ar_search kind rl) over a joint decision space. Its first parameter picks
  * the model; every model's own parameters are prefixed with the model's name ("rp3beta.k") and
  * exist only when that model is picked; two more set the weights of carts and purchases against
- * clicks (impressions are never learned from). The ranges are narrowed to what trains in
- * seconds on a world's history (ials at most 96 factors, 20 epochs). The reward is the inner
- * score, so the policy learns which region of the space ranks the held-out days well.
+ * clicks (impressions are never learned from), and the rest how the model serves (the
+ * re-ranker of ar_world_model_policy_serving). The ranges are narrowed to what trains in
+ * seconds on a world's history (ials at most 96 factors, 20 epochs). The reward is what the
+ * demo reports back: the online outer reward relative to the baseline's for the candidates
+ * that earned an A/B test, 0 for those stopped at the inner gate -- so the policy learns both
+ * which models pass the gate and which serving wins online.
  */
 #include "cli/demo.h"
 
@@ -19,6 +22,8 @@
 struct demo_source {
     ar_space *space;
     ar_search *search;
+    const char *models[6]; /* the models, in the order of the first proposals */
+    int n_models, n_proposed;
     char *space_json;
     char describe[160];
 };
@@ -43,6 +48,18 @@ static const struct {
     {"ials", "alpha", 0, 50},      {"mostpop", "half_life_days", 0, 60},
     {"ease", "lambda", 10, 20000},
 };
+static const struct {
+    const char *name, *type;
+    double lo, hi, def;
+} serving[] = {
+    {"serve_model_weight", "float", 0.0, 2.0, 0.5},
+    {"serve_popularity_weight", "float", 0.0, 2.0, 1.0},
+    {"serve_new_weight", "float", 0.0, 2.0, 0.5},
+    {"serve_brand_weight", "float", 0.0, 2.0, 1.0},
+    {"serve_tail_share", "float", 0.0, 0.4, 0.2},
+    {"serve_temperature", "logfloat", 0.5, 20.0, 3.0},
+};
+
 static const char *const fixed[] = {"ials.reg_exponent", "ials.solver", "ials.cg_steps",
                                     "ials.init_std", NULL};
 
@@ -114,28 +131,40 @@ static int add_model(json_t *space, const char *name) {
 
 int demo_source_create(const ar_dataset *ds, uint64_t seed, demo_source **out) {
     *out = NULL;
-    const char *models[6] = {"rp3beta", "itemknn", "ials", "mostpop", NULL, NULL};
-    if (ar_dataset_n_items(ds) <= EASE_MAX_ITEMS)
-        models[4] = "ease";
     demo_source *s = calloc(1, sizeof *s);
     if (!s)
         return cli_error("demo", "out of memory");
+    const char **models = s->models;
+    models[0] = "ials";
+    models[1] = "rp3beta";
+    models[2] = "itemknn";
+    models[3] = "mostpop";
+    if (ar_dataset_n_items(ds) <= EASE_MAX_ITEMS)
+        models[4] = "ease";
+    while (s->models[s->n_models])
+        s->n_models++;
     json_t *space = json_array(), *choices = json_array();
     for (int i = 0; models[i]; i++)
         json_array_append_new(choices, json_string(models[i]));
     json_array_append_new(space,
                           json_pack("{s:s,s:s,s:o,s:s}", "name", "model", "type", "categorical",
-                                    "choices", choices, "default", "rp3beta"));
+                                    "choices", choices, "default", models[0]));
     json_array_append_new(space, json_pack("{s:s,s:s,s:f,s:f,s:f}", "name", "cart_weight", "type",
                                            "float", "low", 1.0, "high", 4.0, "default", 2.0));
     json_array_append_new(space,
                           json_pack("{s:s,s:s,s:f,s:f,s:f}", "name", "purchase_weight", "type",
                                     "float", "low", 1.0, "high", 10.0, "default", 4.0));
+    /* The serving re-ranker. The defaults are a retailer's prior, not a fit to one world: the
+     * popularity now weighs twice the model (a world's history is sparse: most customers have
+     * clicked little), the customer's own brands as much as popularity, new arrivals get a
+     * nudge, two slots in ten go to the long tail, and the draw from the best 3k items keeps a
+     * returning customer from seeing the same slate. */
+    for (size_t i = 0; i < sizeof serving / sizeof serving[0]; i++)
+        json_array_append_new(space, json_pack("{s:s,s:s,s:f,s:f,s:f}", "name", serving[i].name,
+                                               "type", serving[i].type, "low", serving[i].lo,
+                                               "high", serving[i].hi, "default", serving[i].def));
     json_array_append_new(space, json_pack("{s:s,s:s,s:i,s:i,s:i}", "name", "serve_pool", "type",
-                                           "int", "low", 1, "high", 4, "default", 2));
-    json_array_append_new(space,
-                          json_pack("{s:s,s:s,s:f,s:f,s:f}", "name", "serve_temperature", "type",
-                                    "logfloat", "low", 0.5, "high", 20.0, "default", 3.0));
+                                           "int", "low", 1, "high", 5, "default", 3));
     int rc = 0;
     for (int i = 0; models[i] && !rc; i++)
         rc = add_model(space, models[i]);
@@ -153,7 +182,8 @@ int demo_source_create(const ar_dataset *ds, uint64_t seed, demo_source **out) {
         return rc;
     }
     s->space_json = text;
-    snprintf(s->describe, sizeof s->describe, "rl search over %s%s%s%s%s%s%s%s%s", models[0],
+    snprintf(s->describe, sizeof s->describe,
+             "each model at its defaults, then rl search over %s%s%s%s%s%s%s%s%s", models[0],
              models[1] ? "|" : "", models[1] ? models[1] : "", models[2] ? "|" : "",
              models[2] ? models[2] : "", models[3] ? "|" : "", models[3] ? models[3] : "",
              models[4] ? "|" : "", models[4] ? models[4] : "");
@@ -164,8 +194,19 @@ int demo_source_create(const ar_dataset *ds, uint64_t seed, demo_source **out) {
 int demo_source_next(demo_source *s, demo_candidate *c) {
     memset(c, 0, sizeof *c);
     ar_point p;
-    if (ar_search_propose(s->search, &p))
+    if (s->n_proposed < s->n_models) {
+        /* First every model once at its defaults with the default serving: the prior a
+         * practitioner would try first, and a fair start for each model in the policy. */
+        char text[64];
+        ar_error err;
+        snprintf(text, sizeof text, "{\"model\":\"%s\"}", s->models[s->n_proposed]);
+        if (ar_space_point_parse(s->space, text, &p, &err))
+            return cli_error("demo", "the default candidate does not fit the space: %s", err.msg);
+        ar_space_normalize(s->space, &p);
+    } else if (ar_search_propose(s->search, &p)) {
         return cli_error("demo", "the search policy failed to propose");
+    }
+    s->n_proposed++;
     char *pj = ar_space_point_json(s->space, &p);
     json_error_t je;
     json_t *obj = pj ? json_loads(pj, 0, &je) : NULL;
@@ -180,8 +221,17 @@ int demo_source_next(demo_source *s, demo_candidate *c) {
     snprintf(c->events, sizeof c->events, "click=1,cart=%.3g,purchase=%.3g",
              json_number_value(json_object_get(obj, "cart_weight")),
              json_number_value(json_object_get(obj, "purchase_weight")));
-    c->pool = (int)json_integer_value(json_object_get(obj, "serve_pool"));
-    c->temperature = json_number_value(json_object_get(obj, "serve_temperature"));
+    ar_world_serving *sv = &c->serving;
+    *sv = ar_world_serving_default();
+    sv->model_weight = json_number_value(json_object_get(obj, "serve_model_weight"));
+    sv->popularity_weight = json_number_value(json_object_get(obj, "serve_popularity_weight"));
+    sv->new_weight = json_number_value(json_object_get(obj, "serve_new_weight"));
+    sv->brand_weight = json_number_value(json_object_get(obj, "serve_brand_weight"));
+    sv->tail_share = json_number_value(json_object_get(obj, "serve_tail_share"));
+    sv->pool = (int)json_integer_value(json_object_get(obj, "serve_pool"));
+    sv->temperature = json_number_value(json_object_get(obj, "serve_temperature"));
+    if (ar_world_serving_check(sv)) /* all weights 0: the model alone */
+        sv->model_weight = 1;
     json_t *params = json_object();
     size_t plen = strlen(c->model);
     const char *key;

@@ -24,7 +24,7 @@ set -e
 [ $rc -eq 1 ] && grep -q "floors.long_tail_share.max" err || fail "bad objective: $(cat err)"
 
 # First run, killed once two decisions are in.
-"$AR" demo --world "$W" --budget 120s --ledger "$L" --threads 2 --visits 20000 >run1.txt 2>&1 &
+"$AR" demo --world "$W" --budget 150s --ledger "$L" --threads 2 >run1.txt 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do
   [ "$(grep -c '^#' run1.txt || true)" -ge 2 ] && break
@@ -37,7 +37,7 @@ n1=$(grep -c '^#' run1.txt || true)
 [ "$n1" -ge 1 ] || fail "no decision before the kill: $(cat run1.txt)"
 
 # Resume: the decisions made are recovered, not redone.
-"$AR" demo --world "$W" --budget 75s --ledger "$L" --threads 2 --visits 20000 --json >run2.txt
+"$AR" demo --world "$W" --budget 150s --ledger "$L" --threads 2 --json >run2.txt
 grep -q "decisions recovered from the ledger" run2.txt || fail "did not resume: $(head -20 run2.txt)"
 tail -n 1 run2.txt >demo.json
 python3 - demo.json "$n1" <<'PY'
