@@ -38,7 +38,9 @@ ar_status ar__proposer_create(const ar_autotrain_options *o, const char *profile
                               ar__proposer **out, ar_error *err);
 void ar__proposer_free(ar__proposer *p);
 ar_status ar__proposer_observe(ar__proposer *p, const char *spec, double reward);
-ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, char **out, ar_error *err);
+/* seconds: how long the proposal may take (an LLM's attempts share it). */
+ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, double seconds, char **out,
+                               ar_error *err);
 /* The LLM attempts behind the last proposal as a JSON array (caller frees with free()), or NULL
  * when there were none. */
 char *ar__proposer_attempts_json(const ar__proposer *p);

@@ -298,6 +298,11 @@ static int seen_before(const autotrain *a, const char *spec) {
     return 0;
 }
 
+/* The time to keep for the final refit and test of the champion. */
+static double reserve(const autotrain *a) {
+    return a->champ && a->o.final_test ? 1.5 * a->champ_seconds + 5 : 0;
+}
+
 /* -- perceive -------------------------------------------------------------------------------- */
 
 static ar_status at_perceive(void *self, ar_error *err) {
@@ -390,7 +395,12 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
             spec = a->queue[a->next_queue];
             a->queue[a->next_queue++] = NULL;
         } else if (!in_search_phase(a) && a->proposer) {
-            ar_status st = ar__proposer_propose(a->proposer, a->rng_state++, &spec, err);
+            /* A proposal may use at most a tenth of the budget, and never the time kept for
+             * the final test. */
+            double left = fmin(a->deadline - now() - reserve(a), 0.1 * a->o.budget_seconds);
+            ar_status st = left > 1
+                               ? ar__proposer_propose(a->proposer, a->rng_state++, left, &spec, err)
+                               : ar__fail(err, AR_ECANCELED, "no time left to propose");
             if (st == AR_ENOMEM)
                 return st;
             ar_status ls = log_proposal(a, st, st ? err->msg : spec);
@@ -456,11 +466,6 @@ static char *trial_request(const autotrain *a, const char *spec, double fidelity
 static double json_num(json_t *o, const char *key) {
     json_t *v = json_object_get(o, key);
     return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-/* The time to keep for the final refit and test of the champion. */
-static double reserve(const autotrain *a) {
-    return a->champ && a->o.final_test ? 1.5 * a->champ_seconds + 5 : 0;
 }
 
 /* Runs one trial in a worker and records it as a child run of the session. */

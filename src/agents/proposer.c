@@ -37,11 +37,12 @@ struct ar__proposer {
 };
 
 static const char llm_system[] =
-    "You design recommender models for implicit-feedback data. Propose ONE new model spec that "
-    "is likely to score a higher reward (NDCG@K on the validation split) than the specs already "
-    "tried. Build on what worked: tune the best base learners' parameters, or blend or gate "
-    "complementary ones. Do not repeat a spec that was already tried. Answer with the spec "
-    "only, as JSON that satisfies the schema.";
+    "You design recommender models for implicit-feedback data. Propose ONE new model that is "
+    "likely to score a higher reward (NDCG@K on the validation split) than the specs already "
+    "tried: one base learner of the zoo with its parameters, or 2 to 4 complementary ones that "
+    "will be blended (their weights are learned). Build on what worked: tune the best base "
+    "learners' parameters, or combine models that fail differently. Do not repeat a spec that "
+    "was already tried. Answer with JSON that satisfies the schema, nothing else.";
 
 ar_status ar__proposer_create(const ar_autotrain_options *o, const char *profile_json,
                               ar__proposer **out, ar_error *err) {
@@ -122,9 +123,69 @@ static json_t *entries(const llm_seen *s, int from, int to) {
     return a;
 }
 
-static ar_status validate_spec(void *ctx, const char *json, ar_error *err) {
+/* What the LLM is asked for: {"members": [1 to 4 base learners]}, each base learner inlined
+ * from the spec schema's leaf definitions (without transforms and descriptions). It is the
+ * part of the spec language a proposal needs -- a model, or a blend of models whose weights the
+ * trial learns -- written without recursion or references, which grammar-constrained decoders
+ * (llama.cpp's JSON-schema grammar) handle poorly. */
+static char *proposal_schema(void) {
+    json_t *full = json_loads(ar_spec_schema(), 0, NULL), *defs = json_object_get(full, "$defs");
+    json_t *alts = json_array();
+    const char *key;
+    json_t *v;
+    json_object_foreach(defs, key, v) {
+        if (strncmp(key, "leaf_", 5) != 0)
+            continue;
+        json_t *leaf = json_deep_copy(v), *props = json_object_get(leaf, "properties");
+        json_object_del(leaf, "description");
+        json_object_del(props, "transforms");
+        json_t *pp = json_object_get(json_object_get(props, "params"), "properties");
+        const char *pk;
+        json_t *pv;
+        json_object_foreach(pp, pk, pv) {
+            json_object_del(pv, "description");
+        }
+        json_object_set_new(leaf, "required", json_pack("[s,s]", "model", "params"));
+        json_array_append_new(alts, leaf);
+    }
+    json_t *schema = json_pack("{s:s,s:s,s:b,s:[s],s:{s:{s:s,s:i,s:i,s:{s:o}}}}", "title",
+                               "agentrec model proposal", "type", "object", "additionalProperties",
+                               0, "required", "members", "properties", "members", "type", "array",
+                               "minItems", 1, "maxItems", 4, "items", "anyOf", alts);
+    char *text = schema ? json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(schema);
+    json_decref(full);
+    return text;
+}
+
+/* A proposal -> a spec: one member is the spec itself, several a blend (equal starting weights,
+ * z-scored; the trial learns the weights). NULL when it is not a proposal. */
+static char *proposal_to_spec(const char *json) {
+    json_t *p = json_loads(json, 0, NULL), *m = json_object_get(p, "members"), *spec = NULL;
+    size_t n = json_is_array(m) ? json_array_size(m) : 0;
+    if (n == 1) {
+        spec = json_incref(json_array_get(m, 0));
+    } else if (n > 1) {
+        json_t *b = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(
+                b, json_pack("{s:f,s:O}", "weight", 1.0, "spec", json_array_get(m, i)));
+        spec = json_pack("{s:o,s:s}", "blend", b, "normalize", "zscore");
+    }
+    char *text = spec ? json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(spec);
+    json_decref(p);
+    return text;
+}
+
+static ar_status validate_proposal(void *ctx, const char *json, ar_error *err) {
     (void)ctx;
-    return ar_spec_validate(json, err);
+    char *spec = proposal_to_spec(json);
+    if (!spec)
+        return ar__fail(err, AR_EINVAL, "expected {\"members\": [1 to 4 base learners]}");
+    ar_status st = ar_spec_validate(spec, err);
+    free(spec);
+    return st;
 }
 
 static void record_attempt(void *data, const ar_llm_attempt *a) {
@@ -138,7 +199,8 @@ static void record_attempt(void *data, const ar_llm_attempt *a) {
                                     a->will_retry));
 }
 
-static ar_status llm_propose(ar__proposer *p, uint64_t seed, char **out, ar_error *err) {
+static ar_status llm_propose(ar__proposer *p, uint64_t seed, double seconds, char **out,
+                             ar_error *err) {
     llm_seen *sorted = malloc((size_t)(p->n_seen ? p->n_seen : 1) * sizeof *sorted);
     if (!sorted)
         return ar__fail(err, AR_ENOMEM, "out of memory");
@@ -157,19 +219,26 @@ static ar_status llm_propose(ar__proposer *p, uint64_t seed, char **out, ar_erro
         return ar__fail(err, AR_ENOMEM, "out of memory");
     ar_llm_config cfg = *p->llm;
     cfg.seed = (int64_t)(seed & 0x7fffffff);
+    /* Every attempt may take the whole timeout: share what is left of the budget. */
+    double per = seconds / (1 + cfg.max_retries);
+    if (per < cfg.timeout_seconds)
+        cfg.timeout_seconds = per > 1 ? per : 1;
     cfg.log = record_attempt;
     cfg.log_data = p;
     json_decref(p->attempts);
     p->attempts = NULL;
-    char *answer = NULL;
-    ar_status st = ar_llm_propose(&cfg, ar_spec_schema(), llm_system, context, validate_spec, NULL,
-                                  &answer, err);
+    char *answer = NULL, *schema = proposal_schema();
+    ar_status st = schema ? ar_llm_propose(&cfg, schema, llm_system, context, validate_proposal,
+                                           NULL, &answer, err)
+                          : ar__fail(err, AR_ENOMEM, "out of memory");
     free(context);
+    free(schema);
     if (st)
         return st;
-    char *canon = NULL;
-    st = ar_spec_canonical(answer, &canon, err);
+    char *spec = proposal_to_spec(answer), *canon = NULL;
     free(answer);
+    st = spec ? ar_spec_canonical(spec, &canon, err) : ar__fail(err, AR_ENOMEM, "out of memory");
+    free(spec);
     if (st)
         return st;
     *out = ar__strdup(canon); /* ar_free_array's memory -> the caller's free() */
@@ -177,10 +246,11 @@ static ar_status llm_propose(ar__proposer *p, uint64_t seed, char **out, ar_erro
     return *out ? AR_OK : ar__fail(err, AR_ENOMEM, "out of memory");
 }
 
-ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, char **out, ar_error *err) {
+ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, double seconds, char **out,
+                               ar_error *err) {
     *out = NULL;
     if (p->kind == AR_PROPOSER_LLM)
-        return llm_propose(p, seed, out, err);
+        return llm_propose(p, seed, seconds, out, err);
     if (!p->evo)
         return ar__fail(err, AR_ENOTFOUND, "no spec proposer configured");
     char *s = NULL;

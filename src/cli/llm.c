@@ -20,14 +20,15 @@ const cli_cmd cmd_llm = {
     "llm", "talk to an LLM endpoint: ping it, or have it propose a validated JSON document",
     "usage: agentrec llm ping [options] [--json]\n"
     "       agentrec llm propose --schema FILE [--context FILE] [--system FILE]\n"
-    "                            [--validator none|zoo] [options]\n"
+    "                            [--validator none|zoo|spec] [options]\n"
     "\n"
     "ping sends a tiny schema-constrained request and prints the latency and the answer.\n"
     "propose asks for one JSON document that satisfies the JSON schema in FILE, giving the model\n"
     "--context (a JSON file: dataset profile, past proposals and their scores) as data and\n"
     "--system as its instructions; the answer is checked against the schema and the validator\n"
     "(zoo: {\"model\": NAME, \"params\": {...}} must name a model of the zoo with valid\n"
-    "parameters) and asked again with the reason when it fails. It prints the accepted document.\n"
+    "parameters; spec: a valid model spec, docs/spec.md) and asked again with the reason when it\n"
+    "fails. It prints the accepted document. --schema spec: the model-spec language's schema.\n"
     "\n"
     "options:\n"
     "  --endpoint URL     base URL, e.g. http://127.0.0.1:8080/v1 (env AGENTREC_LLM_ENDPOINT,\n"
@@ -156,6 +157,12 @@ static ar_status validate_zoo(void *ctx, const char *text, ar_error *err) {
     return st;
 }
 
+/* --validator spec: the answer is a valid model spec (docs/spec.md). */
+static ar_status validate_spec(void *ctx, const char *text, ar_error *err) {
+    (void)ctx;
+    return ar_spec_validate(text, err);
+}
+
 static int run(int argc, char **argv) {
     const char *endpoint = NULL, *model = NULL, *schema_path = NULL, *context_path = NULL;
     const char *system_path = NULL, *validator = "none", *log_path = NULL;
@@ -192,8 +199,8 @@ static int run(int argc, char **argv) {
         fprintf(stderr, "agentrec llm: propose needs --schema FILE\n");
         return CLI_USAGE;
     }
-    if (strcmp(validator, "none") && strcmp(validator, "zoo")) {
-        fprintf(stderr, "agentrec llm: --validator must be none or zoo\n");
+    if (strcmp(validator, "none") && strcmp(validator, "zoo") && strcmp(validator, "spec")) {
+        fprintf(stderr, "agentrec llm: --validator must be none, zoo or spec\n");
         return CLI_USAGE;
     }
 
@@ -235,13 +242,17 @@ static int run(int argc, char **argv) {
             {"user", "ping"}};
         st = ar_llm_chat(&cfg, msgs, 2, "ping", ping_schema, &answer, &err);
     } else {
-        if (!(schema = read_file(schema_path, "--schema")) ||
+        if (strcmp(schema_path, "spec") == 0) /* the model-spec language's own schema */
+            schema_path = NULL;
+        if ((schema_path && !(schema = read_file(schema_path, "--schema"))) ||
             (context_path && !(context = read_file(context_path, "--context"))) ||
             (system_path && !(sys = read_file(system_path, "--system"))))
             goto done;
-        st = ar_llm_propose(&cfg, schema, sys, context,
-                            strcmp(validator, "zoo") == 0 ? validate_zoo : NULL, NULL, &answer,
-                            &err);
+        st = ar_llm_propose(&cfg, schema ? schema : ar_spec_schema(), sys, context,
+                            strcmp(validator, "zoo") == 0    ? validate_zoo
+                            : strcmp(validator, "spec") == 0 ? validate_spec
+                                                             : NULL,
+                            NULL, &answer, &err);
     }
     double latency = cli_now() - t0;
     if (st) {

@@ -408,7 +408,12 @@ static ar_status parse_url(const char *url, int *is_pg, const char **path, ar_er
     }
     *is_pg = 0;
     if (strncmp(url, "sqlite://", 9) == 0) {
-        *path = url + 9; /* sqlite:///abs -> /abs, sqlite://rel -> rel */
+        /* sqlite:///abs -> /abs and sqlite://rel -> rel; but sqlite:///./rel and
+         * sqlite:///../rel are relative, as in SQLAlchemy and MLflow (the default URL,
+         * sqlite:///./agentrec.db, is the working directory's agentrec.db). */
+        *path = url + 9;
+        if (strncmp(*path, "/./", 3) == 0 || strncmp(*path, "/../", 4) == 0)
+            (*path)++;
         if (!**path)
             return ar__fail(err, AR_EINVAL, "%s: no path after sqlite://", url);
         return AR_OK;

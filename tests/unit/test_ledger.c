@@ -650,6 +650,16 @@ static void test_bad_files(void **state) {
     snprintf(url, sizeof url, "sqlite://%s/absent.db", tmpdir);
     assert_int_equal(ar_ledger_open(url, &o, &l, &err), AR_ENOTFOUND);
     assert_int_equal(ar_ledger_open("sqlite:///nonexistent-dir/x/y.db", NULL, &l, &err), AR_EIO);
+
+    /* sqlite:///./rel (the default URL's form) is relative to the working directory. */
+    char cwd[4096], there[4096];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(tmpdir), 0);
+    assert_int_equal(ar_ledger_open("sqlite:///./rel.db", NULL, &l, &err), AR_OK);
+    ar_ledger_free(l);
+    assert_int_equal(chdir(cwd), 0);
+    snprintf(there, sizeof there, "%s/rel.db", tmpdir);
+    assert_int_equal(access(there, F_OK), 0);
 }
 
 static void test_disk_full(void **state) {

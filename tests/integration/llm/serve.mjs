@@ -31,7 +31,7 @@ const llama = await getLlama({
     logLevel: "error",
 });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-const contextSize = 4096;
+const contextSize = 16384; // the spec schema alone is ~8k one-character tokens
 const context = await model.createContext({ contextSize, threads, sequences: 1 });
 const sequence = context.getSequence();
 
