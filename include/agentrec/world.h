@@ -150,6 +150,46 @@ ar_status ar_world_model_policy(const ar_world *w, const ar_model *m, ar_dataset
                                 ar_world_policy *out, ar_error *err);
 void ar_world_model_policy_free(ar_world_policy *p);
 
+/* How a model's scores become a slate: a retail re-ranker over the model. For each launched,
+ * in-stock item the policy computes
+ *   value = model_weight x (the model's score / the visit's largest positive score, 0 when the
+ *                           score is not positive)
+ *         + popularity_weight x ln(1 + popularity now) / ln(1 + the largest popularity now)
+ *         + new_weight x [launched in the last new_days days]
+ *         + brand_weight x (share of the customer's recent history in the item's brand),
+ * each term in [0, 1], takes the best pool x k items by value and draws k of them without
+ * replacement with weight exp(-rank / temperature) (Plackett-Luce, from the visit's RNG stream,
+ * so serving stays deterministic; the propensities are exact given the quota below). With
+ * tail_share > 0, round(tail_share x k) slots are kept for the long tail (the items outside the
+ * top 20% of the showable items by popularity now): the first k minus that many positions are
+ * drawn as above, then the rest from the best long-tail items not drawn yet while the slate
+ * holds fewer long-tail items than the quota (popularity-aware re-ranking with an exposure
+ * quota, as in Abdollahpouri, Burke and Mobasher 2019). Popularity is the run's (clicks
+ * and purchases so far, refreshed daily), so a trend or a sold-out item is seen as it happens;
+ * the draw keeps a returning customer from meeting the same slate at every visit. pool 1 is the
+ * exact top k. The guardrails are applied afterwards by the world, as for any policy. */
+typedef struct ar_world_serving {
+    double model_weight;      /* >= 0 (default 1) */
+    double popularity_weight; /* >= 0 (default 0) */
+    double new_weight;        /* >= 0 (default 0) */
+    int new_days;             /* 1..365 (default 30) */
+    double brand_weight;      /* >= 0 (default 0) */
+    double tail_share;        /* 0..0.5: slots kept for long-tail items (default 0) */
+    int pool;                 /* 1..5 (default 1) */
+    double temperature;       /* > 0 (default 1) */
+} ar_world_serving;
+
+ar_world_serving ar_world_serving_default(void);
+/* NULL when valid, else a static message naming the bad field (all weights 0 is invalid). */
+const char *ar_world_serving_check(const ar_world_serving *s);
+
+/* Like ar_world_model_policy, serving the model through the re-ranker s (copied). With s NULL
+ * it is ar_world_model_policy: the exact top k of the items the model scores above 0, then the
+ * most popular. AR_EINVAL with a message for invalid serving options. */
+ar_status ar_world_model_policy_serving(const ar_world *w, const ar_model *m, ar_dataset *ds,
+                                        const ar_world_serving *s, ar_world_policy *out,
+                                        ar_error *err);
+
 /* Read-only run state for policies (thread-safe during serve). */
 int32_t ar_world_run_stock(const ar_world_run *r, int32_t item);
 /* Clicks plus purchases so far (with back-catalogue sales for items launched before day 0). */
@@ -223,6 +263,9 @@ typedef struct ar_world_eval_result {
     int64_t violations_per_rule[AR_WORLD_MAX_RULES];
     int n_brands;
     double brand_exposure[AR_WORLD_MAX_BRANDS]; /* share of impressions per brand */
+    /* Violations in the slates customers were shown, after the guardrail repair: 0 whenever
+     * guardrails are enforced (counted to check the filter, not assumed). */
+    int64_t violations_shown;
 } ar_world_eval_result;
 
 /* Runs `policy` for opt->visits visits and measures the outer metrics. The world is not
@@ -258,6 +301,127 @@ const char *ar_world_generate_options_check(const ar_world_generate_options *opt
 ar_status ar_world_generate(const ar_world *w, const ar_world_policy *policy,
                             const ar_world_generate_options *opt, ar_dataset **out,
                             ar_world_eval_result *stats, ar_error *err);
+
+/* -- Online A/B tests -------------------------------------------------------------------------
+ * Two policies served side by side in one simulated period: each customer is assigned to
+ * variant A (control) or B (treatment) by a salted hash of her external id, so a fresh salt
+ * gives every experiment a fresh assignment, and a customer stays in her variant for the whole
+ * test. Both variants share the world state (stock, popularity) as real variants do; a
+ * customer's visits and responses come from the same (day, customer) RNG streams whatever
+ * variant she is in, so re-running an experiment with another treatment meets the control
+ * customers exactly as before (common random numbers across experiments). The brand guardrails
+ * are applied to every slate of both variants as a hard filter that cannot be switched off;
+ * the violations in what customers were shown are counted (and must be 0).
+ *
+ * How many visits: a pilot of pilot_visits measures the standard deviation of the outer reward
+ * per visit in each arm (or sigma is given); the test then runs for the visits that detect a
+ * relative effect of `mde` on control's reward with two-sided level `alpha` and `power`:
+ *   N = (z_{1-alpha/2} + z_{power})^2 (sd_A^2 / (1 - share) + sd_B^2 / share) / (mde mu_A)^2
+ * clamped to [min_visits, max_visits] (capped results say so). The main run restarts from day 0,
+ * so the pilot is its prefix (an internal pilot that looks at variances, never at the effect).
+ * Estimates: per-arm means with normal intervals (delta method for ratio metrics), the
+ * difference B - A with a Welch interval (Welch-Satterthwaite degrees of freedom) and its
+ * two-sided p-value. */
+
+typedef struct ar_world_ab_options {
+    uint64_t salt;        /* assignment salt: a new one for every experiment */
+    double share;         /* share of customers in B, in (0, 1) (default 0.5) */
+    double mde;           /* minimum detectable relative effect on the reward (default 0.10) */
+    double alpha;         /* two-sided significance level (default 0.05); intervals 1 - alpha */
+    double power;         /* in (0, 1) (default 0.8) */
+    int64_t pilot_visits; /* visits of the variance pilot (default 4000) */
+    double sigma;         /* > 0: the reward's per-visit standard deviation, no pilot (default 0) */
+    int64_t min_visits, max_visits; /* bounds on the visits of the test (4000, 100000) */
+    /* The outer reward per visit: sum over metrics of reward_weight[m] times the visit's value
+     * of m (revenue, purchase 0/1, clicks / impressions, margin, shares of the visit's
+     * impressions, violations served). aov and new_collection_revenue_share have no per-visit
+     * value and must weigh 0. Default: revenue_per_visit 1. */
+    double reward_weight[AR_WM_N];
+    int n_threads; /* 0 = all; results do not depend on it */
+    ar_progress_fn progress;
+    void *progress_data;
+} ar_world_ab_options;
+
+ar_world_ab_options ar_world_ab_options_default(void);
+/* NULL when valid, else a static message naming the bad field. */
+const char *ar_world_ab_options_check(const ar_world_ab_options *opt);
+
+/* B - A for one quantity. */
+typedef struct ar_world_ab_diff {
+    double diff;            /* B - A */
+    double ci_low, ci_high; /* Welch interval at 1 - alpha */
+    double rel;             /* diff / A (0 when A is 0) */
+    double p_value;         /* two-sided Welch t test of "no difference" */
+    double df;              /* Welch-Satterthwaite degrees of freedom */
+} ar_world_ab_diff;
+
+typedef struct ar_world_ab_result {
+    int64_t visits;                 /* simulated, both arms */
+    int64_t required_visits;        /* what the power analysis asked for, before the bounds */
+    int capped;                     /* 1 when required_visits > max_visits */
+    double sd[2];                   /* per-visit reward standard deviation used (pilot or sigma) */
+    double mde_at_visits;           /* relative effect detectable with `power` at the visits run */
+    int64_t customers[2];           /* customers assigned to A and B */
+    ar_world_eval_result arm[2];    /* A and B: every outer metric with intervals */
+    ar_world_estimate reward[2];    /* the outer reward per visit, per arm */
+    ar_world_ab_diff reward_diff;   /* its difference: the primary result */
+    ar_world_ab_diff diff[AR_WM_N]; /* each metric's difference (secondary and guardrail) */
+} ar_world_ab_result;
+
+/* The arm (0 = A, 1 = B) of a customer's external id under salt and share. Thread-safe. */
+int ar_world_ab_assign(const char *customer_id, uint64_t salt, double share);
+
+/* Runs an A/B test of policy b against policy a on world w. Deterministic in (world, policies,
+ * options) whatever n_threads. Errors: AR_EINVAL bad options (message), a policy's failure. */
+ar_status ar_world_ab_test(const ar_world *w, const ar_world_policy *a, const ar_world_policy *b,
+                           const ar_world_ab_options *opt, ar_world_ab_result *out, ar_error *err);
+
+/* -- The outer objective ------------------------------------------------------------------------
+ * What the business wants, declared in JSON (docs/demo.md):
+ *   {"reward": {"revenue_per_visit": 1.0},
+ *    "floors": {"new_collection_share": {"min": 0, "baseline_ratio": 0.5},
+ *               "long_tail_share": {"min": 0, "baseline_ratio": 0.5}},
+ *    "inner": {"metric": "ndcg", "k": 10, "tolerance": 0.05},
+ *    "ab": {"mde": 0.1, "alpha": 0.05, "power": 0.8, "pilot_visits": 4000,
+ *           "min_visits": 4000, "max_visits": 100000, "share": 0.5}}
+ * Every key is optional (absent = the default above). A candidate is adopted only when the
+ * reward's difference against the champion is significantly positive (the interval's low end
+ * above 0), every floor holds for the candidate's arm (its point estimate >= max(min,
+ * baseline_ratio x the baseline's value)), and no guardrail violation was shown. */
+
+typedef struct ar_world_objective {
+    ar_world_ab_options ab;         /* reward weights and the test's statistics */
+    double floor_min[AR_WM_N];      /* NAN = no absolute floor */
+    double floor_baseline[AR_WM_N]; /* NAN = no floor relative to the baseline */
+    char inner_metric[16];          /* offline metric of the inner gate (ar_metric_parse) */
+    int inner_k;                    /* its cutoff */
+    double inner_tolerance;         /* pass when inner >= champion's inner x (1 - tolerance) */
+} ar_world_objective;
+
+ar_world_objective ar_world_objective_default(void);
+const char *ar_world_objective_check(const ar_world_objective *o);
+/* Parses len bytes of JSON over the defaults (json NULL = the defaults). Unknown keys, wrong
+ * types and values out of range are AR_EPARSE / AR_ERANGE with the JSON path in err
+ * ("floors.long_tail_share.baseline_ratio: expected a number in [0, 10]"). Thread-safe. */
+ar_status ar_world_objective_parse(const char *json, size_t len, ar_world_objective *out,
+                                   ar_error *err);
+/* Reads a file (at most 1 MiB) and parses it; messages are prefixed with the path. */
+ar_status ar_world_objective_load(const char *path, ar_world_objective *out, ar_error *err);
+/* The objective as JSON (every key, defaults filled in); caller frees with ar_free_array(). */
+char *ar_world_objective_json(const ar_world_objective *o);
+
+typedef struct ar_world_verdict {
+    int adopt;         /* all three below */
+    int significant;   /* reward difference's interval above 0 */
+    int floors_ok;     /* every floor held */
+    int guardrails_ok; /* no violation shown in either arm */
+    char rationale[768];
+} ar_world_verdict;
+
+/* Applies the adoption rule to an A/B result (B = the candidate). baseline (may be NULL: then
+ * only absolute floors apply) is the baseline policy's online result. Thread-safe. */
+void ar_world_ab_verdict(const ar_world_objective *o, const ar_world_ab_result *r,
+                         const ar_world_eval_result *baseline, ar_world_verdict *out);
 
 /* -- Calibration ---------------------------------------------------------------------------------
  */

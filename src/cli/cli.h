@@ -86,7 +86,7 @@ double cli_now(void);
 /* The subcommands, one file each in src/cli/. */
 extern const cli_cmd cmd_import, cmd_info, cmd_split, cmd_eval, cmd_demo, cmd_train, cmd_recommend,
     cmd_trial, cmd_world, cmd_runs, cmd_decisions, cmd_models, cmd_report, cmd_ledger, cmd_spec,
-    cmd_autotrain, cmd_agents, cmd_reproduce, cmd_llm;
+    cmd_autotrain, cmd_agents, cmd_reproduce, cmd_llm, cmd_example;
 /* A spec argument (JSON text when it starts with '{', else a file) as malloc'd text, and the
  * model it builds (src/cli/spec.c); both print the error and return NULL on failure. */
 char *cli_spec_text(const char *cmd, const char *arg);

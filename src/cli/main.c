@@ -27,6 +27,7 @@ static const cli_cmd *const commands[] = {
     &cmd_autotrain,
     &cmd_agents,
     &cmd_reproduce,
+    &cmd_example,
 };
 /* clang-format on */
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

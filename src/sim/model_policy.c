@@ -28,8 +28,10 @@ typedef struct mpol {
     int32_t *to_model; /* world item -> dataset item, -1 unknown */
     int32_t *to_world; /* dataset item -> world item, -1 unknown */
     int32_t *user_of;  /* world customer -> dataset user, -1 unknown */
+    int serving;       /* 1: the re-ranker below, 0: top k by score, then popularity */
+    ar_world_serving sv;
     struct {
-        float *scores;
+        float *scores, *aux;
         int32_t *hist, *top;
     } slot[MAX_SLOTS];
 } mpol;
@@ -39,9 +41,162 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The k-th smallest of x[0..n) (0-based; x is reordered). Hoare's selection. */
+static float select_kth(float *x, int32_t n, int32_t k) {
+    int32_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float piv = x[lo + (hi - lo) / 2];
+        int32_t i = lo, j = hi;
+        while (i <= j) {
+            while (x[i] < piv)
+                i++;
+            while (x[j] > piv)
+                j--;
+            if (i <= j) {
+                float t = x[i];
+                x[i++] = x[j];
+                x[j--] = t;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return x[k];
+}
+
+/* Draws up to k of cand[0..n) (best first) without replacement, position j weighing
+ * exp(-j / temperature); appends them to slate/propensity at *m. */
+static void draw(const mpol *p, ar_rng *rng, const int32_t *cand, int32_t n, int32_t k,
+                 double temperature, int32_t *slate, float *propensity, int32_t *m) {
+    double wt[AR_WORLD_MAX_SLATE], total = 0;
+    n = n < AR_WORLD_MAX_SLATE ? n : AR_WORLD_MAX_SLATE;
+    for (int32_t j = 0; j < n; j++)
+        total += wt[j] = exp(-(double)j / temperature);
+    for (int32_t got = 0; got < k && total > 0; got++) {
+        double u = ar_rng_uniform(rng) * total, acc = 0;
+        int32_t pick = -1;
+        for (int32_t j = 0; j < n; j++) {
+            if (wt[j] <= 0)
+                continue;
+            pick = j;
+            acc += wt[j];
+            if (u < acc)
+                break;
+        }
+        if (pick < 0)
+            break;
+        propensity[*m] = (float)(wt[pick] / total);
+        slate[(*m)++] = p->to_world[cand[pick]];
+        total -= wt[pick];
+        wt[pick] = 0;
+    }
+}
+
+/* The re-ranker (ar_world_serving): s holds the model's scores, -INFINITY for items that may
+ * not be shown; aux and top have room for n_model_items + 1 entries. */
+static ar_status rerank(const mpol *p, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
+                        float *s, float *aux, int32_t *top, int32_t *slate, float *propensity,
+                        int32_t *n_out) {
+    const ar_world_serving *sv = &p->sv;
+    float smax = 0;
+    double pmax = 0;
+    int32_t n_ok = 0;
+    for (int32_t i = 0; i < p->n_model_items; i++) {
+        if (s[i] == -INFINITY)
+            continue;
+        smax = s[i] > smax ? s[i] : smax;
+        double pop = (double)ar_world_run_popularity(v->run, p->to_world[i]);
+        pmax = pop > pmax ? pop : pmax;
+        aux[n_ok++] = (float)pop;
+    }
+    *n_out = 0;
+    if (n_ok == 0)
+        return AR_OK;
+    /* The head: the top 20% of the showable items by popularity now (the world's long tail is
+     * the rest of its catalogue by prior sales; the policy sees only what it sold so far). */
+    int32_t k = v->k < n_ok ? v->k : n_ok;
+    int32_t n_tail_slots = (int32_t)floor(sv->tail_share * k + 0.5);
+    float head_min = n_tail_slots > 0 ? select_kth(aux, n_ok, n_ok - (n_ok + 4) / 5) : 0;
+    int brands[AR_WORLD_MAX_BRANDS] = {0}, nb = ar_world_n_brands(w), nh = 0;
+    for (int32_t j = 0; j < v->n_history; j++) {
+        int b = ar_world_item_brand(w, v->history[j]);
+        if (b >= 0 && b < nb) {
+            brands[b]++;
+            nh++;
+        }
+    }
+    double lpmax = log1p(pmax), window = (double)sv->new_days * 86400.0;
+    for (int32_t i = 0; i < p->n_model_items; i++) {
+        if (s[i] == -INFINITY)
+            continue;
+        int32_t wi = p->to_world[i];
+        double x = smax > 0 && s[i] > 0 ? sv->model_weight * (double)(s[i] / smax) : 0;
+        double pop = (double)ar_world_run_popularity(v->run, wi);
+        if (sv->popularity_weight > 0 && lpmax > 0)
+            x += sv->popularity_weight * log1p(pop) / lpmax;
+        if (sv->new_weight > 0 && (double)(v->time - ar_world_item_launch(w, wi)) < window)
+            x += sv->new_weight;
+        if (sv->brand_weight > 0 && nh > 0)
+            x += sv->brand_weight * brands[ar_world_item_brand(w, wi)] / (double)nh;
+        s[i] = (float)x;
+        aux[i] = n_tail_slots > 0 && (float)pop < head_min ? 1.0f : 0.0f; /* tail flag */
+    }
+    /* The slate: k - quota drawn from everything, then the quota from the tail items not drawn
+     * yet, fewer when the draw already holds tail items. */
+    int32_t want = k * sv->pool;
+    want = want < AR_WORLD_MAX_SLATE ? want : AR_WORLD_MAX_SLATE;
+    want = want < n_ok ? want : n_ok;
+    int32_t got = ar_topk(s, p->n_model_items, NULL, 0, want, top), m = 0;
+    int32_t main_k = k - n_tail_slots;
+    if (sv->pool <= 1) {
+        for (; m < main_k && m < got; m++)
+            slate[m] = p->to_world[top[m]];
+    } else {
+        draw(p, rng, top, got, main_k, sv->temperature, slate, propensity, &m);
+    }
+    int32_t tail_in = 0;
+    for (int32_t j = 0; j < m; j++)
+        for (int32_t i = 0; i < got; i++)
+            if (p->to_world[top[i]] == slate[j]) {
+                tail_in += aux[top[i]] > 0;
+                break;
+            }
+    int32_t need = k - m;
+    if (need > 0) {
+        /* Candidates for the rest: tail items first while the quota is short, by value. */
+        for (int32_t i = 0; i < p->n_model_items; i++) {
+            if (s[i] == -INFINITY)
+                continue;
+            int used = 0;
+            for (int32_t j = 0; j < m && !used; j++)
+                used = slate[j] == p->to_world[i];
+            if (used)
+                s[i] = -INFINITY;
+            else if (tail_in < n_tail_slots && aux[i] > 0)
+                s[i] += 1e6f; /* tail before head, value order within each */
+        }
+        int32_t want2 = need * sv->pool;
+        want2 = want2 < AR_WORLD_MAX_SLATE ? want2 : AR_WORLD_MAX_SLATE;
+        int32_t got2 = ar_topk(s, p->n_model_items, NULL, 0, want2, top);
+        while (got2 > 0 && s[top[got2 - 1]] == -INFINITY)
+            got2--;
+        if (sv->pool <= 1) {
+            for (int32_t j = 0; j < need && j < got2; j++)
+                slate[m++] = p->to_world[top[j]];
+        } else {
+            draw(p, rng, top, got2, need, sv->temperature, slate, propensity, &m);
+        }
+    }
+    *n_out = m;
+    return AR_OK;
+}
+
 static ar_status serve(void *ctx, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
                        int32_t *slate, float *propensity, int32_t *n_out) {
-    (void)w, (void)rng, (void)propensity;
     mpol *p = ctx;
     *n_out = 0;
 #ifdef _OPENMP
@@ -55,7 +210,8 @@ static ar_status serve(void *ctx, const ar_world *w, const ar_world_visit *v, ar
         p->slot[t].scores = ar__alloc_array((size_t)p->n_model_items, sizeof(float));
         p->slot[t].hist = ar__alloc_array((size_t)p->n_world_items + 1, sizeof(int32_t));
         p->slot[t].top = ar__alloc_array((size_t)p->n_model_items + 1, sizeof(int32_t));
-        if (!p->slot[t].scores || !p->slot[t].hist || !p->slot[t].top)
+        p->slot[t].aux = ar__alloc_array((size_t)p->n_model_items + 1, sizeof(float));
+        if (!p->slot[t].scores || !p->slot[t].hist || !p->slot[t].top || !p->slot[t].aux)
             return AR_ENOMEM;
     }
     float *s = p->slot[t].scores;
@@ -84,6 +240,8 @@ static ar_status serve(void *ctx, const ar_world *w, const ar_world_visit *v, ar
             !isfinite(s[i]))
             s[i] = -INFINITY;
     }
+    if (p->serving)
+        return rerank(p, w, v, rng, s, p->slot[t].aux, top, slate, propensity, n_out);
     int32_t k = v->k < p->n_model_items ? v->k : p->n_model_items;
     int32_t got = ar_topk(s, p->n_model_items, NULL, 0, k, top);
     for (int32_t j = 0; j < got && s[top[j]] > 0; j++) {
@@ -110,6 +268,7 @@ void ar_world_model_policy_free(ar_world_policy *pol) {
         ar__free(p->slot[t].scores);
         ar__free(p->slot[t].hist);
         ar__free(p->slot[t].top);
+        ar__free(p->slot[t].aux);
     }
     ar__free(p->to_model);
     ar__free(p->to_world);
@@ -118,9 +277,43 @@ void ar_world_model_policy_free(ar_world_policy *pol) {
     pol->ctx = NULL;
 }
 
+ar_world_serving ar_world_serving_default(void) {
+    ar_world_serving s = {1.0, 0.0, 0.0, 30, 0.0, 0.0, 1, 1.0};
+    return s;
+}
+
+const char *ar_world_serving_check(const ar_world_serving *s) {
+    if (!s)
+        return "serving options: NULL";
+    if (!(s->model_weight >= 0) || !(s->popularity_weight >= 0) || !(s->new_weight >= 0) ||
+        !(s->brand_weight >= 0) ||
+        !isfinite(s->model_weight + s->popularity_weight + s->new_weight + s->brand_weight))
+        return "serving: weights must be finite and >= 0";
+    if (s->model_weight + s->popularity_weight + s->new_weight + s->brand_weight <= 0)
+        return "serving: at least one weight must be positive";
+    if (s->new_days < 1 || s->new_days > 365)
+        return "serving: new_days must be in [1, 365]";
+    if (!(s->tail_share >= 0 && s->tail_share <= 0.5))
+        return "serving: tail_share must be in [0, 0.5]";
+    if (s->pool < 1 || s->pool > 5)
+        return "serving: pool must be in [1, 5]";
+    if (!(s->temperature > 0) || !isfinite(s->temperature))
+        return "serving: temperature must be > 0";
+    return NULL;
+}
+
 ar_status ar_world_model_policy(const ar_world *w, const ar_model *m, ar_dataset *ds,
                                 ar_world_policy *out, ar_error *err) {
+    return ar_world_model_policy_serving(w, m, ds, NULL, out, err);
+}
+
+ar_status ar_world_model_policy_serving(const ar_world *w, const ar_model *m, ar_dataset *ds,
+                                        const ar_world_serving *sv, ar_world_policy *out,
+                                        ar_error *err) {
     memset(out, 0, sizeof *out);
+    const char *bad = sv ? ar_world_serving_check(sv) : NULL;
+    if (bad)
+        return ar__fail(err, AR_EINVAL, "%s", bad);
     ar_status st = ar_model_check_dataset(m, ds, err);
     if (st)
         return st;
@@ -129,6 +322,9 @@ ar_status ar_world_model_policy(const ar_world *w, const ar_model *m, ar_dataset
         return ar__fail(err, AR_ENOMEM, "model policy: out of memory");
     out->ctx = p;
     p->m = m;
+    p->serving = sv != NULL;
+    if (sv)
+        p->sv = *sv;
     p->n_model_items = ar_dataset_n_items(ds);
     p->n_world_items = ar_world_n_items(w);
     int32_t nc = ar_world_n_customers(w);

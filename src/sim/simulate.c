@@ -381,10 +381,19 @@ const char *ar_world_metric_name(int metric) {
     return metric >= 0 && metric < AR_WM_N ? names[metric] : NULL;
 }
 
-/* Sums for a ratio estimator sum(x) / sum(y) over visits (y = 1 for plain means). */
-typedef struct ratio_acc {
-    double sx, sy, sxx, syy, sxy;
-} ratio_acc;
+typedef ar__wacc ratio_acc;
+
+static void acc_add(ratio_acc *a, double x, double y);
+
+/* Adds a visit's (x, y) of metric m to its arm's sums and, for A/B tests, to the customer's
+ * own sums (crow: AR__CUST_STRIDE doubles, x and y per metric then the reward). */
+static void visit_add(ratio_acc *acc, double *crow, int m, double x, double y) {
+    acc_add(&acc[m], x, y);
+    if (crow) {
+        crow[2 * m] += x;
+        crow[2 * m + 1] += y;
+    }
+}
 
 static void acc_add(ratio_acc *a, double x, double y) {
     a->sx += x;
@@ -395,7 +404,7 @@ static void acc_add(ratio_acc *a, double x, double y) {
 }
 
 /* The two-sided normal quantile for `confidence`, by bisection on erfc. */
-static double z_of(double confidence) {
+double ar__world_z(double confidence) {
     double lo = 0, hi = 10, target = 1.0 - confidence;
     for (int it = 0; it < 100; it++) {
         double mid = 0.5 * (lo + hi);
@@ -408,7 +417,7 @@ static double z_of(double confidence) {
 }
 
 /* Delta-method interval for the ratio of means: Var(r) ~ Var(x - r y) / (n ybar^2). */
-static ar_world_estimate estimate(const ratio_acc *a, double n, double z) {
+ar_world_estimate ar__world_estimate(const ar__wacc *a, double n, double z) {
     ar_world_estimate e = {0, 0, 0};
     if (n <= 0 || a->sy <= 0)
         return e;
@@ -434,7 +443,8 @@ typedef struct slot {
 typedef struct visit_rec {
     int32_t c;
     int64_t t;
-    int32_t n, examined, violations;
+    int32_t n, examined, violations, shown_violations;
+    uint8_t arm; /* the A/B variant the customer is assigned to (0 outside experiments) */
     ar_status st;
 } visit_rec;
 
@@ -448,6 +458,16 @@ typedef struct sim_opts {
     int impressions;
     int64_t *item_events;  /* stats: clicks + purchases per item, or NULL */
     int64_t *session_hist; /* stats: visits by positions examined (slate_size + 1), or NULL */
+    /* A/B tests: customer c is served by pols[arm[c]] and counted in res[arm[c]]; arm NULL =
+     * everyone in arm 0. reward_w (AR_WM_N weights, or NULL) defines the per-visit outer reward
+     * accumulated in reward[arm]; acc_out (n_arms x AR_WM_N, or NULL) gets the raw sums. */
+    const ar_world_policy *const *pols;
+    int n_arms;
+    const uint8_t *arm;
+    const double *reward_w;
+    ar__wacc *reward;
+    ar__wacc *acc_out;
+    double *cust; /* A/B: per-customer sums (n_customers x AR__CUST_STRIDE), or NULL */
     ar_progress_fn progress;
     void *progress_data;
 } sim_opts;
@@ -520,7 +540,10 @@ static void one_visit(const ar_world *w, ar_world_run *r, const ar_world_policy 
     if (o->enforce) {
         m = ar_world_guardrail_repair(w, v.segment, rec->t, served, n, r->pop_order,
                                       r->n_candidates, k, shown, from);
+        /* The hard filter is checked, not trusted: what the customer sees is counted too. */
+        rec->shown_violations = ar_world_guardrail_count(w, v.segment, rec->t, shown, m, NULL);
     } else {
+        rec->shown_violations = rec->violations;
         for (int32_t j = 0; j < n; j++)
             shown[j] = served[j], from[j] = j;
     }
@@ -597,14 +620,21 @@ static ar_status emit(ar_builder *b, const ar_world *w, const visit_rec *v, cons
     return AR_OK;
 }
 
+/* Runs the simulation. res has o->n_arms entries (1 unless an A/B test); pol is arm 0's policy
+ * when o->pols is NULL. Visits are counted against max_visits over all arms together. */
 static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const sim_opts *o,
                           ar_world_eval_result *res, ar_error *err) {
     const ar_world_config *cfg = &w->cfg;
     int32_t k = cfg->slate_size, nc = w->n_customers;
-    int nr = cfg->n_rules;
-    memset(res, 0, sizeof *res);
-    res->n_rules = nr;
-    res->n_brands = cfg->n_brands;
+    int nr = cfg->n_rules, n_arms = o->n_arms > 0 ? o->n_arms : 1;
+    const ar_world_policy *single[1] = {pol};
+    const ar_world_policy *const *pols = o->pols ? o->pols : single;
+    for (int a = 0; a < n_arms; a++) {
+        memset(&res[a], 0, sizeof res[a]);
+        res[a].n_rules = nr;
+        res[a].n_brands = cfg->n_brands;
+    }
+    int64_t total_visits = 0;
     ar_world_run *r = run_create(w);
     day_buf db = {0};
     db.v = ar__alloc_array((size_t)nc, sizeof *db.v);
@@ -617,18 +647,20 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
         st = ar__fail(err, AR_ENOMEM, "out of memory for the simulation state");
         goto done;
     }
-    ratio_acc acc[AR_WM_N];
+    ratio_acc acc[AR__MAX_ARMS][AR_WM_N], racc[AR__MAX_ARMS];
     memset(acc, 0, sizeof acc);
-    int64_t brand_imps[AR_WORLD_MAX_BRANDS] = {0};
+    memset(racc, 0, sizeof racc);
+    int64_t brand_imps[AR__MAX_ARMS][AR_WORLD_MAX_BRANDS];
+    memset(brand_imps, 0, sizeof brand_imps);
     int nt = ar__threads(o->n_threads);
     int64_t new_window = (int64_t)cfg->b.new_days * W_DAY;
     int day = 0;
-    for (; day < o->days && (o->max_visits == 0 || res->visits < o->max_visits); day++) {
+    for (; day < o->days && (o->max_visits == 0 || total_visits < o->max_visits); day++) {
         run_start_day(r, day, db.keys);
         /* Who visits today, in customer order. */
         int32_t nv = 0;
         for (int32_t c = 0; c < nc; c++) {
-            if (o->max_visits && res->visits + nv >= o->max_visits)
+            if (o->max_visits && total_visits + nv >= o->max_visits)
                 break;
             ar_rng vr;
             ar_rng_stream(&vr, w->seed, stream_id(TAG_VISIT, day, c));
@@ -637,23 +669,27 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
             db.v[nv].c = c;
             db.v[nv].t = r->time0 + 60 * (int64_t)ar_rng_below(&vr, 1440);
             db.v[nv].violations = 0;
+            db.v[nv].shown_violations = 0;
+            db.v[nv].arm = o->arm ? o->arm[c] : 0;
             nv++;
         }
 #pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
         for (int32_t i = 0; i < nv; i++)
-            one_visit(w, r, pol, o, &db.v[i], db.s + (size_t)i * k,
+            one_visit(w, r, pols[db.v[i].arm], o, &db.v[i], db.s + (size_t)i * k,
                       db.per_rule + (size_t)i * (nr > 0 ? nr : 1));
         /* Sequential pass in customer order: stock, popularity, metrics, events. */
         for (int32_t i = 0; i < nv; i++) {
             visit_rec *v = &db.v[i];
             slot *s = db.s + (size_t)i * k;
+            ar_world_eval_result *res_a = &res[v->arm];
             if (v->st) {
+                const ar_world_policy *p = pols[v->arm];
                 st = ar__fail(err, v->st,
                               v->st == AR_EINVAL
                                   ? "policy '%s' served an invalid slate (an item outside the "
                                     "candidates, a duplicate or more than k items)"
                                   : "policy '%s' failed",
-                              pol->name ? pol->name : "?");
+                              p->name ? p->name : "?");
                 goto done;
             }
             double rev = 0, margin = 0, newrev = 0;
@@ -665,15 +701,15 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
                         r->stock[it]--;
                     } else {
                         s[j].bought = 0;
-                        res->stockouts++;
+                        res_a->stockouts++;
                     }
                 }
                 int is_new = v->t - w->launch[it] < new_window;
-                brand_imps[w->brand[it]]++;
+                brand_imps[v->arm][w->brand[it]]++;
                 newimp += is_new;
                 tail += !w->head[it];
                 clicks += s[j].clicked;
-                res->carts += s[j].carted;
+                res_a->carts += s[j].carted;
                 if (s[j].bought) {
                     buys++;
                     rev += s[j].paid;
@@ -689,22 +725,39 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
                 o->session_hist[v->examined]++;
             const int32_t *pr = db.per_rule + (size_t)i * (nr > 0 ? nr : 1);
             for (int q = 0; q < nr; q++)
-                res->violations_per_rule[q] += pr[q];
-            res->visits++;
-            res->impressions += v->n;
-            res->clicks += clicks;
-            res->purchases += buys;
-            res->revenue += rev;
-            res->margin += margin;
-            acc_add(&acc[AR_WM_REVENUE_PER_VISIT], rev, 1);
-            acc_add(&acc[AR_WM_CONVERSION], buys > 0, 1);
-            acc_add(&acc[AR_WM_CTR], (double)clicks, v->n);
-            acc_add(&acc[AR_WM_AOV], rev, (double)buys);
-            acc_add(&acc[AR_WM_MARGIN_PER_VISIT], margin, 1);
-            acc_add(&acc[AR_WM_NEW_COLLECTION_SHARE], (double)newimp, v->n);
-            acc_add(&acc[AR_WM_NEW_COLLECTION_REVENUE_SHARE], newrev, rev);
-            acc_add(&acc[AR_WM_LONG_TAIL_SHARE], (double)tail, v->n);
-            acc_add(&acc[AR_WM_VIOLATIONS], v->violations, 1);
+                res_a->violations_per_rule[q] += pr[q];
+            res_a->visits++;
+            res_a->impressions += v->n;
+            res_a->clicks += clicks;
+            res_a->purchases += buys;
+            res_a->revenue += rev;
+            res_a->margin += margin;
+            double *crow = o->cust ? o->cust + (size_t)v->c * AR__CUST_STRIDE : NULL;
+            visit_add(acc[v->arm], crow, AR_WM_REVENUE_PER_VISIT, rev, 1);
+            visit_add(acc[v->arm], crow, AR_WM_CONVERSION, buys > 0, 1);
+            visit_add(acc[v->arm], crow, AR_WM_CTR, (double)clicks, v->n);
+            visit_add(acc[v->arm], crow, AR_WM_AOV, rev, (double)buys);
+            visit_add(acc[v->arm], crow, AR_WM_MARGIN_PER_VISIT, margin, 1);
+            visit_add(acc[v->arm], crow, AR_WM_NEW_COLLECTION_SHARE, (double)newimp, v->n);
+            visit_add(acc[v->arm], crow, AR_WM_NEW_COLLECTION_REVENUE_SHARE, newrev, rev);
+            visit_add(acc[v->arm], crow, AR_WM_LONG_TAIL_SHARE, (double)tail, v->n);
+            visit_add(acc[v->arm], crow, AR_WM_VIOLATIONS, v->violations, 1);
+            res_a->violations_shown += v->shown_violations;
+            total_visits++;
+            if (o->reward_w) {
+                /* The per-visit outer reward: shares are the visit's own shares. */
+                const double *rw = o->reward_w;
+                double dn = v->n > 0 ? (double)v->n : 1.0;
+                double x = rw[AR_WM_REVENUE_PER_VISIT] * rev + rw[AR_WM_CONVERSION] * (buys > 0) +
+                           rw[AR_WM_CTR] * (double)clicks / dn +
+                           rw[AR_WM_MARGIN_PER_VISIT] * margin +
+                           rw[AR_WM_NEW_COLLECTION_SHARE] * (double)newimp / dn +
+                           rw[AR_WM_LONG_TAIL_SHARE] * (double)tail / dn +
+                           rw[AR_WM_VIOLATIONS] * v->violations;
+                acc_add(&racc[v->arm], x, 1);
+                if (crow)
+                    crow[2 * AR_WM_N] += x, crow[2 * AR_WM_N + 1] += 1;
+            }
             if (o->b && (st = emit(o->b, w, v, s, o->impressions, codes))) {
                 ar__fail(err, st, "cannot add events to the dataset: %s", ar_strerror(st));
                 goto done;
@@ -715,13 +768,20 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
             goto done;
         }
     }
-    res->days = day;
-    double z = z_of(o->confidence);
-    for (int m = 0; m < AR_WM_N; m++)
-        res->metric[m] = estimate(&acc[m], (double)res->visits, z);
-    for (int b = 0; b < cfg->n_brands; b++)
-        res->brand_exposure[b] =
-            res->impressions ? (double)brand_imps[b] / (double)res->impressions : 0;
+    double z = ar__world_z(o->confidence);
+    for (int a = 0; a < n_arms; a++) {
+        ar_world_eval_result *ra = &res[a];
+        ra->days = day;
+        for (int m = 0; m < AR_WM_N; m++)
+            ra->metric[m] = ar__world_estimate(&acc[a][m], (double)ra->visits, z);
+        for (int b = 0; b < cfg->n_brands; b++)
+            ra->brand_exposure[b] =
+                ra->impressions ? (double)brand_imps[a][b] / (double)ra->impressions : 0;
+        if (o->reward)
+            o->reward[a] = racc[a];
+        if (o->acc_out)
+            memcpy(o->acc_out + (size_t)a * AR_WM_N, acc[a], sizeof acc[a]);
+    }
 done:
     run_free(r);
     ar__free(db.v);
@@ -729,6 +789,29 @@ done:
     ar__free(db.per_rule);
     ar__free(db.keys);
     return st;
+}
+
+ar_status ar__world_simulate_ab(const ar_world *w, const ar_world_policy *const pols[2],
+                                const uint8_t *arm, int64_t max_visits, const double *reward_w,
+                                double confidence, int n_threads, ar_progress_fn progress,
+                                void *progress_data, double *cust, ar_world_eval_result res[2],
+                                ar__wacc acc[2][AR_WM_N], ar__wacc reward[2], ar_error *err) {
+    sim_opts o = {0};
+    o.cust = cust;
+    o.days = AR_WORLD_MAX_DAYS;
+    o.max_visits = max_visits;
+    o.enforce = 1; /* an experiment can never switch the guardrails off */
+    o.n_threads = n_threads;
+    o.confidence = confidence;
+    o.pols = pols;
+    o.n_arms = 2;
+    o.arm = arm;
+    o.reward_w = reward_w;
+    o.reward = reward;
+    o.acc_out = &acc[0][0];
+    o.progress = progress;
+    o.progress_data = progress_data;
+    return simulate(w, pols[0], &o, res, err);
 }
 
 /* -- Evaluation ---------------------------------------------------------------------------------

@@ -143,4 +143,27 @@ struct ar_world_run {
 /* The effective discount of an item at time t (markdown or the best running promotion). */
 double ar__world_discount(const ar_world *w, int32_t item, int64_t t);
 
+/* Sums for a ratio estimator sum(x) / sum(y) over visits (y = 1 for plain means). */
+typedef struct ar__wacc {
+    double sx, sy, sxx, syy, sxy;
+} ar__wacc;
+
+#define AR__MAX_ARMS 2
+/* Per-customer sums of an A/B run: (x, y) for each metric, then (reward, visits). */
+#define AR__CUST_STRIDE (2 * AR_WM_N + 2)
+
+/* The two-sided normal quantile of `confidence`. */
+double ar__world_z(double confidence);
+/* The ratio estimate sum(x) / sum(y) over n visits with its delta-method interval (z wide). */
+ar_world_estimate ar__world_estimate(const ar__wacc *a, double n, double z);
+/* One run of two policies side by side (simulate.c): customer c is served by pols[arm[c]];
+ * guardrails always enforced; max_visits over both arms. res, acc (raw sums per metric) and
+ * reward (sums of the per-visit outer reward sum_m reward_w[m] x_m) per arm; cust (zeroed by
+ * the caller, n_customers x AR__CUST_STRIDE, or NULL) gets each customer's sums. */
+ar_status ar__world_simulate_ab(const ar_world *w, const ar_world_policy *const pols[2],
+                                const uint8_t *arm, int64_t max_visits, const double *reward_w,
+                                double confidence, int n_threads, ar_progress_fn progress,
+                                void *progress_data, double *cust, ar_world_eval_result res[2],
+                                ar__wacc acc[2][AR_WM_N], ar__wacc reward[2], ar_error *err);
+
 #endif

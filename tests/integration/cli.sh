@@ -17,7 +17,7 @@ expect_rc() { # expect_rc CODE cmd... : runs cmd, checks the exit code, keeps st
 # Help and usage errors.
 expect_rc 0 "$AR" help
 grep -q "agentrec eval DIR --model mostpop --k 20 --json" "$S/out" || fail "help lacks the contract"
-for c in import info split eval demo; do
+for c in import info split eval demo example; do
   expect_rc 0 "$AR" "$c" --help
   grep -q "usage: agentrec $c" "$S/out" || fail "$c --help"
   expect_rc 0 "$AR" help "$c"
@@ -29,7 +29,7 @@ expect_rc 2 "$AR" import --format nosuch --train x --out "$S/x"
 [ "$(wc -l <"$S/err")" -eq 1 ] || fail "usage error is not one line"
 
 # The built-in example.
-expect_rc 0 "$AR" demo --out "$S/demo"
+expect_rc 0 "$AR" example --out "$S/demo"
 grep -q "recall@20" "$S/out" || fail "demo output"
 expect_rc 0 "$AR" info "$S/demo" --json
 [ "$(json_get "['users']" <"$S/out")" = 2000 ] || fail "demo users"

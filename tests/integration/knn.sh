@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Drives ItemKNN and RP3beta through the real CLI on the built-in demo dataset: train, save,
+# Drives ItemKNN and RP3beta through the real CLI on the built-in example dataset: train, save,
 # recommend with explanations from the model file, eval with 1 and 2 threads (identical
 # metrics), and a truncated model file refused with a one-line error.
 # usage: knn.sh AGENTREC SOURCE_DIR SCRATCH_DIR
@@ -13,7 +13,7 @@ expect_rc() { # expect_rc CODE cmd... : runs cmd, checks the exit code, keeps st
   [ "$rc" -eq "$want" ] || { cat "$S/err" >&2; fail "'$*' exited $rc, expected $want"; }
 }
 
-expect_rc 0 "$AR" demo --out "$S/demo" --users 300 --items 200
+expect_rc 0 "$AR" example --out "$S/demo" --users 300 --items 200
 expect_rc 0 "$AR" train --space itemknn
 grep -q '"asymmetric"' "$S/out" || fail "itemknn decision space"
 

@@ -8,7 +8,7 @@ AR=$1 S=$3
 rm -rf "$S" && mkdir -p "$S"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$AR" demo --out "$S/d" --users 300 --items 120 >/dev/null
+"$AR" example --out "$S/d" --users 300 --items 120 >/dev/null
 "$AR" split "$S/d" --within train --method random --test-ratio 0 --valid-ratio 0.1 --out "$S/dv" >/dev/null
 models=$("$AR" train --list | awk '{print $1}')
 [ -n "$models" ] || fail "no models listed"
@@ -54,7 +54,7 @@ set +e
 grep -q "available:" "$S/err" || fail "unknown model message"
 "$AR" eval "$S/d" --model mostpop --param half_life_days=-3 2>"$S/err"; [ $? -eq 1 ] || fail "bad param accepted"
 grep -q "half_life_days" "$S/err" || fail "bad param message"
-"$AR" demo --out "$S/other" --users 50 --items 40 >/dev/null
+"$AR" example --out "$S/other" --users 50 --items 40 >/dev/null
 "$AR" recommend "$S/other" --model-file "$S/mostpop.model" --user 1 2>"$S/err"; [ $? -eq 1 ] || fail "foreign dataset accepted"
 grep -q "other users or items" "$S/err" || fail "fingerprint message"
 head -c 100 "$S/mostpop.model" >"$S/trunc.model"

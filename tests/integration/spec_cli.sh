@@ -39,7 +39,7 @@ out=$("$AR" spec validate --json '{"model": "nope"}' || true)
 echo "$out" | python3 -c "import json,sys; d=json.load(sys.stdin); assert not d['valid'] and 'spec.model' in d['error']" ||
   fail "validate --json"
 
-"$AR" demo --out "$S/d" --users 300 --items 120 >/dev/null
+"$AR" example --out "$S/d" --users 300 --items 120 >/dev/null
 "$AR" split "$S/d" --within train --method random --test-ratio 0 --valid-ratio 0.1 --out "$S/dv" >/dev/null
 
 # train --spec -> file -> recommend / eval equal to a fresh fit

@@ -37,7 +37,7 @@ set -e
 [ $rc -eq 1 ] && grep -q "no event 'clicks'" "$S/err" || fail "unknown event accepted (exit $rc)"
 
 # A model fitted on another dataset is refused with a one-line error.
-"$AR" demo --out "$S/other" --users 50 --items 40 >/dev/null
+"$AR" example --out "$S/other" --users 50 --items 40 >/dev/null
 "$AR" train "$S/other" --model mostpop --out "$S/o.model" >/dev/null
 set +e
 "$AR" world eval --config "$W" --model-file "$S/o.model" --dataset "$S/d" --visits 100 2>"$S/err"
