@@ -30,6 +30,10 @@ double ar__from_unit(const ar__sparam *p, double u);
 int ar__is_discrete(const ar__sparam *p);
 int ar__n_levels(const ar__sparam *p);
 
+/* The canonical form of a spec (ar_spec_canonical) in memory the caller frees with free();
+ * NULL (err set) when the spec is invalid or memory runs out. */
+char *ar__canonical_spec(const char *json, ar_error *err);
+
 /* AutoTrain's spec proposers (proposer.c): the evolutionary one or an LLM, behind one interface.
  * profile_json describes the dataset (for the LLM's prompt). Proposals are canonical, validated
  * specs the caller frees with free(). */

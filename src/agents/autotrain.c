@@ -204,6 +204,18 @@ static char *dumps(json_t *j) {
     return s;
 }
 
+/* A spec (consumed) as canonical text; its plain text when it does not validate (the trial
+ * then fails with the reason); NULL when out of memory. */
+static char *canonical(json_t *spec) {
+    char *s = dumps(spec), *c;
+    ar_error err;
+    if (s && (c = ar__canonical_spec(s, &err))) {
+        free(s);
+        return c;
+    }
+    return s;
+}
+
 /* The model family of a spec: its "model", or for a composite "blend" / "fuse" / "gate". */
 static void family_of(const char *spec, char *out, size_t cap) {
     json_t *j = json_loads(spec, 0, NULL);
@@ -230,17 +242,10 @@ static char *point_to_spec(const autotrain *a, const ar_point *p) {
         if (strncmp(key, model, ml) == 0 && key[ml] == '.')
             json_object_set(params, key + ml + 1, v);
     }
-    char *s = dumps(json_pack("{s:s,s:o}", "model", model, "params", params));
-    json_decref(flat);
     /* Canonical, so that the same model from the policy and from the proposer is one spec. */
-    char *canon = NULL;
-    ar_error err;
-    if (s && ar_spec_canonical(s, &canon, &err) == AR_OK) {
-        free(s);
-        s = ar__strdup(canon);
-        ar_free_array(canon);
-    }
-    return s;
+    char *spec = canonical(json_pack("{s:s,s:o}", "model", model, "params", params));
+    json_decref(flat); /* model points into it */
+    return spec;
 }
 
 /* A plain-model spec -> its point in the search space; 0 when it has none (a composite, or a
@@ -419,14 +424,7 @@ static char *elite_blend(const autotrain *a) {
     for (int k = 0; k < nb; k++)
         json_array_append_new(members, json_pack("{s:f,s:o}", "weight", 1.0, "spec",
                                                  json_loads(a->hist[best[k]].spec, 0, NULL)));
-    char *s = dumps(json_pack("{s:o,s:s}", "blend", members, "normalize", "zscore")), *canon = NULL;
-    ar_error err;
-    if (s && ar_spec_canonical(s, &canon, &err) == AR_OK) {
-        free(s);
-        s = ar__strdup(canon);
-        ar_free_array(canon);
-    }
-    return s;
+    return canonical(json_pack("{s:o,s:s}", "blend", members, "normalize", "zscore"));
 }
 
 static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *err) {

@@ -104,6 +104,17 @@ ar_status ar__proposer_observe(ar__proposer *p, const char *spec, double reward)
     return AR_OK;
 }
 
+char *ar__canonical_spec(const char *json, ar_error *err) {
+    char *canon = NULL;
+    if (ar_spec_canonical(json, &canon, err))
+        return NULL;
+    char *s = ar__strdup(canon); /* ar_free_array's memory -> the caller's free() */
+    ar_free_array(canon);
+    if (!s)
+        ar__fail(err, AR_ENOMEM, "out of memory");
+    return s;
+}
+
 static int by_reward_desc(const void *a, const void *b) {
     double x = ((const llm_seen *)a)->reward, y = ((const llm_seen *)b)->reward;
     if (isnan(x) != isnan(y))
@@ -235,15 +246,13 @@ static ar_status llm_propose(ar__proposer *p, uint64_t seed, double seconds, cha
     free(schema);
     if (st)
         return st;
-    char *spec = proposal_to_spec(answer), *canon = NULL;
+    char *spec = proposal_to_spec(answer);
     free(answer);
-    st = spec ? ar_spec_canonical(spec, &canon, err) : ar__fail(err, AR_ENOMEM, "out of memory");
+    *out = spec ? ar__canonical_spec(spec, err) : NULL;
     free(spec);
-    if (st)
-        return st;
-    *out = ar__strdup(canon); /* ar_free_array's memory -> the caller's free() */
-    ar_free_array(canon);
-    return *out ? AR_OK : ar__fail(err, AR_ENOMEM, "out of memory");
+    if (!*out)
+        return spec ? AR_EINVAL : ar__fail(err, AR_ENOMEM, "out of memory");
+    return AR_OK;
 }
 
 ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, double seconds, char **out,

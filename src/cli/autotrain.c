@@ -166,16 +166,8 @@ static int run(int argc, char **argv) {
         return cli_error("autotrain", "--proposer %s: expected evo, llm or none", proposer);
     char *space = NULL;
     if (space_file) {
-        FILE *f = fopen(space_file, "rb");
-        size_t n = 0;
-        if (f && (space = calloc(1, 1 << 20)))
-            n = fread(space, 1, (1 << 20) - 1, f);
-        if (f)
-            fclose(f);
-        if (!space || n == 0) {
-            free(space);
-            return cli_error("autotrain", "--space %s: cannot read the file", space_file);
-        }
+        if (!(space = cli_read_text("autotrain", "--space", space_file)))
+            return CLI_FAIL;
         o.space = space;
     }
     char worker[PATH_MAX], dir[PATH_MAX];

@@ -307,3 +307,37 @@ int cli_event_weights(const char *cmd, const ar_dataset *ds, const char *spec, f
     }
     return rc;
 }
+
+char *cli_read_stream(FILE *f) {
+    size_t cap = 4096, n = 0, got;
+    char *s = malloc(cap);
+    while (s && (got = fread(s + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            char *t = cap < CLI_READ_MAX ? realloc(s, cap *= 2) : NULL;
+            if (!t)
+                free(s);
+            s = t;
+        }
+    }
+    if (s && ferror(f)) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = 0;
+    return s;
+}
+
+char *cli_read_text(const char *cmd, const char *what, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_error(cmd, "%s %s: cannot open", what, path);
+        return NULL;
+    }
+    char *s = cli_read_stream(f);
+    fclose(f);
+    if (!s)
+        cli_error(cmd, "%s %s: cannot read it (or larger than 16 MiB)", what, path);
+    return s;
+}

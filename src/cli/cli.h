@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #define CLI_FAIL 1
 #define CLI_USAGE 2
@@ -78,6 +79,12 @@ ar_model *cli_model(const char *cmd, const char *name, const cli_list *params,
  * weigh 0) against ds's event names into *w (ar_dataset_n_events(ds) entries, caller frees with
  * free()). Prints the error and returns CLI_FAIL on an unknown event or a bad weight. */
 int cli_event_weights(const char *cmd, const ar_dataset *ds, const char *spec, float **w, int *n);
+/* The whole of a stream as a NUL-terminated string (caller frees with free()); NULL when it
+ * cannot be read, memory runs out or it is larger than CLI_READ_MAX. */
+#define CLI_READ_MAX ((size_t)16 << 20)
+char *cli_read_stream(FILE *f);
+/* The same for a file; prints "agentrec CMD: WHAT PATH: ..." and returns NULL on failure. */
+char *cli_read_text(const char *cmd, const char *what, const char *path);
 /* Peak resident memory of this process in MiB. */
 double cli_peak_rss_mb(void);
 /* Seconds on a monotonic clock. */

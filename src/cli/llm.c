@@ -85,37 +85,6 @@ static void on_attempt(void *ud, const ar_llm_attempt *a) {
     }
 }
 
-static char *read_file(const char *path, const char *what) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error("llm", "%s %s: cannot open", what, path);
-        return NULL;
-    }
-    size_t cap = 4096, n = 0, got;
-    char *s = malloc(cap);
-    while (s && (got = fread(s + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            char *t = cap < ((size_t)16 << 20) ? realloc(s, cap *= 2) : NULL;
-            if (!t) {
-                free(s);
-                s = NULL;
-                cli_error("llm", "%s %s: larger than 16 MiB", what, path);
-            }
-            s = t;
-        }
-    }
-    if (s && ferror(f)) {
-        free(s);
-        s = NULL;
-        cli_error("llm", "%s %s: read error", what, path);
-    }
-    fclose(f);
-    if (s)
-        s[n] = 0;
-    return s;
-}
-
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
@@ -244,9 +213,9 @@ static int run(int argc, char **argv) {
     } else {
         if (strcmp(schema_path, "spec") == 0) /* the model-spec language's own schema */
             schema_path = NULL;
-        if ((schema_path && !(schema = read_file(schema_path, "--schema"))) ||
-            (context_path && !(context = read_file(context_path, "--context"))) ||
-            (system_path && !(sys = read_file(system_path, "--system"))))
+        if ((schema_path && !(schema = cli_read_text("llm", "--schema", schema_path))) ||
+            (context_path && !(context = cli_read_text("llm", "--context", context_path))) ||
+            (system_path && !(sys = cli_read_text("llm", "--system", system_path))))
             goto done;
         st = ar_llm_propose(&cfg, schema ? schema : ar_spec_schema(), sys, context,
                             strcmp(validator, "zoo") == 0    ? validate_zoo

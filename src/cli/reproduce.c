@@ -32,19 +32,6 @@ const cli_cmd cmd_reproduce = {
     "        gap, tolerance, champion, fit_seconds, run}.\n",
     run};
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 20;
-    char *s = malloc(cap);
-    size_t n = s ? fread(s, 1, cap - 1, f) : 0;
-    fclose(f);
-    if (s)
-        s[n] = 0;
-    return s;
-}
-
 /* CACHE/NAME with the card's dataset and split, imported on first use. */
 static ar_dataset *card_dataset(const ar_card *c, const char *root, const char *cache, char *dir,
                                 size_t cap) {
@@ -177,9 +164,9 @@ static int run(int argc, char **argv) {
     }
     if (!root)
         root = "../shared/data";
-    char *md = read_text(pos[0]);
+    char *md = cli_read_text("reproduce", "card", pos[0]);
     if (!md)
-        return cli_error("reproduce", "%s: cannot read the card", pos[0]);
+        return CLI_FAIL;
     ar_card c;
     ar_error err;
     ar_status st = ar_card_parse(md, pos[0], &c, &err);

@@ -25,26 +25,6 @@ const cli_cmd cmd_trial = {
     "says which).\n",
     run};
 
-static char *read_all(FILE *f) {
-    size_t cap = 4096, n = 0;
-    char *s = malloc(cap);
-    size_t got;
-    while (s && (got = fread(s + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            char *t = cap < ((size_t)16 << 20) ? realloc(s, cap *= 2) : NULL;
-            if (!t) {
-                free(s);
-                return NULL;
-            }
-            s = t;
-        }
-    }
-    if (s)
-        s[n] = 0;
-    return s;
-}
-
 static int fail_status(ar_status st) {
     return st == AR_ENOMEM ? AR_TRIAL_EXIT_NOMEM : CLI_FAIL;
 }
@@ -54,7 +34,7 @@ static int run(int argc, char **argv) {
     int n_pos, rc = cli_parse(argc, argv, opts, NULL, 0, &n_pos, &cmd_trial);
     if (rc)
         return rc < 0 ? 0 : rc;
-    char *text = read_all(stdin);
+    char *text = cli_read_stream(stdin);
     if (!text)
         return cli_error("trial", "cannot read the request");
     json_error_t je;
