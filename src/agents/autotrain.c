@@ -137,6 +137,19 @@ void ar_autotrain_result_free(ar_autotrain_result *r) {
     }
 }
 
+/* AddressSanitizer reserves terabytes of address space for its shadow memory, so a sanitized
+ * worker cannot run under RLIMIT_AS: in such a build trials get no default memory limit. */
+#if defined(__SANITIZE_ADDRESS__)
+#define AR__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AR__ASAN 1
+#endif
+#endif
+#ifndef AR__ASAN
+#define AR__ASAN 0
+#endif
+
 /* -- State --------------------------------------------------------------------------------- */
 
 #define ETA 4 /* successive halving keeps the best quarter of each rung */
@@ -932,7 +945,7 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
     a.t0 = now();
     a.deadline = a.t0 + o->budget_seconds;
     a.rng_state = o->seed * 0x9E3779B97F4A7C15ull + 1;
-    if (!a.o.memory_limit) {
+    if (!a.o.memory_limit && !AR__ASAN) {
         ar_fit_options fo = ar_fit_options_default();
         a.o.memory_limit = (size_t)(0.9 * (double)ar__memory_available(&fo));
     }
