@@ -343,11 +343,11 @@ static ar_status at_perceive(void *self, ar_error *err) {
     for (size_t i = 0; i < runs->n; i++) {
         const ar_run *r = &runs->v[i];
         json_t *c = json_loads(r->config, 0, NULL);
-        int plain =
+        int is_spec =
             json_is_object(c) && (json_object_get(c, "model") || json_object_get(c, "blend") ||
                                   json_object_get(c, "fuse") || json_object_get(c, "gate"));
         json_decref(c);
-        if (!plain || r->parent == a->run)
+        if (!is_spec || r->parent == a->run)
             continue;
         char **q2 = realloc(a->queue, (size_t)(a->n_queue + 1) * sizeof *q2);
         if (!q2)
