@@ -88,19 +88,6 @@ static int with_validation(const char *dir, uint64_t seed, char *out, size_t cap
     return rc;
 }
 
-/* "90s", "60m", "2h", "3600" -> seconds; NAN when malformed. */
-static double parse_duration(const char *s) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !(v > 0))
-        return NAN;
-    double mult = *end == 0 || strcmp(end, "s") == 0 ? 1
-                  : strcmp(end, "m") == 0            ? 60
-                  : strcmp(end, "h") == 0            ? 3600
-                                                     : NAN;
-    return v * mult;
-}
-
 static json_t *pair(int k, const double v[2]) {
     char kr[32], kn[32];
     snprintf(kr, sizeof kr, "recall@%d", k);
@@ -146,7 +133,7 @@ static int run(int argc, char **argv) {
         return CLI_USAGE;
     }
     ar_autotrain_options o = ar_autotrain_options_default();
-    o.budget_seconds = parse_duration(budget);
+    o.budget_seconds = cli_parse_duration(budget);
     if (!isfinite(o.budget_seconds))
         return cli_error("autotrain",
                          "--budget %s: expected seconds, minutes or hours such as "

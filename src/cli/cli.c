@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,4 +341,19 @@ char *cli_read_text(const char *cmd, const char *what, const char *path) {
     if (!s)
         cli_error(cmd, "%s %s: cannot read it (or larger than 16 MiB)", what, path);
     return s;
+}
+
+double cli_parse_duration(const char *s) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || errno || !(v > 0) || !isfinite(v))
+        return NAN;
+    if (*end == 0 || strcmp(end, "s") == 0)
+        return v;
+    if (strcmp(end, "m") == 0)
+        return v * 60;
+    if (strcmp(end, "h") == 0)
+        return v * 3600;
+    return NAN;
 }

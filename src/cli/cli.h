@@ -85,6 +85,8 @@ int cli_event_weights(const char *cmd, const ar_dataset *ds, const char *spec, f
 char *cli_read_stream(FILE *f);
 /* The same for a file; prints "agentrec CMD: WHAT PATH: ..." and returns NULL on failure. */
 char *cli_read_text(const char *cmd, const char *what, const char *path);
+/* A duration: "90s", "5m", "2h" or a bare number of seconds -> seconds; NAN when malformed. */
+double cli_parse_duration(const char *s);
 /* Peak resident memory of this process in MiB. */
 double cli_peak_rss_mb(void);
 /* Seconds on a monotonic clock. */

@@ -118,23 +118,6 @@ static double outer_reward_of(const demo *d, const ar_world_eval_result *r) {
     return x;
 }
 
-static int parse_budget(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || errno || !(v > 0))
-        return -1;
-    if (*end == 0 || strcmp(end, "s") == 0)
-        *out = v;
-    else if (strcmp(end, "m") == 0)
-        *out = v * 60;
-    else if (strcmp(end, "h") == 0)
-        *out = v * 3600;
-    else
-        return -1;
-    return 0;
-}
-
 static uint64_t fnv(const char *s, uint64_t h) {
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
@@ -1258,7 +1241,7 @@ static int run(int argc, char **argv) {
         }
         have_seed = true;
     }
-    if (parse_budget(budget, &d->budget)) {
+    if (!isfinite(d->budget = cli_parse_duration(budget))) {
         fprintf(stderr, "agentrec demo: --budget takes seconds, minutes or hours: 90s, 5m, 1h\n");
         return CLI_USAGE;
     }

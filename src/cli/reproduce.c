@@ -53,11 +53,7 @@ static ar_dataset *card_dataset(const ar_card *c, const char *root, const char *
         return NULL;
     }
     ar_import_options io = ar_import_options_default();
-    static const char *const formats[] = {"movielens", "recbole", "lightgcn", "s3rec", "csv"};
-    int fmt = -1;
-    for (int i = 0; i < 5; i++)
-        if (strcmp(c->format, formats[i]) == 0)
-            fmt = i;
+    int fmt = ar_format_parse(c->format);
     if (fmt < 0 || fmt == AR_FORMAT_CSV) {
         cli_error("reproduce", "dataset.format %s: expected movielens, recbole, lightgcn or s3rec",
                   c->format);

@@ -73,20 +73,7 @@ got=$(node -p "require('$NLC/node_modules/node-llama-cpp/package.json').version"
 rm -rf "$SCRATCH"
 mkdir -p "$SCRATCH"
 cd "$SCRATCH"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-wait_port() { # FILE PID WHAT
-    for _ in $(seq 600); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || { cat "$3.out"; fail "$3 exited before listening"; }
-        sleep 0.1
-    done
-    fail "$3 did not start within 60 s"
-}
+. "$HERE/common.sh"
 
 # -- the model and the server ------------------------------------------------------------------
 $PY "$HERE/make_gguf.py" tiny.gguf 7

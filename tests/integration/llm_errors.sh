@@ -17,19 +17,7 @@ fail() {
 rm -rf "$SCRATCH"
 mkdir -p "$SCRATCH"
 cd "$SCRATCH"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-wait_port() { # FILE PID WHAT
-    for _ in $(seq 600); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || { cat "$3.out"; fail "$3 exited before listening"; }
-        sleep 0.1
-    done
-    fail "$3 did not start within 60 s"
-}
+. "$HERE/common.sh"
 unset AGENTREC_LLM_ENDPOINT AGENTREC_LLM_MODEL AGENTREC_LLM_API_KEY OPENAI_BASE_URL OPENAI_MODEL \
     OPENAI_API_KEY
 

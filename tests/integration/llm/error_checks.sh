@@ -2,8 +2,8 @@
 # llm_errors.sh: a closed port (one attempt, a clear connection error), a server answering
 # garbage or HTTP 500 (retried with backoff, then a clean failure naming the problem), one too
 # slow for the timeout, a 429 that clears, and an API key echoed back that must never be logged.
-# Expects BIN, HERE, PY, schema.json in the current directory, and the helpers fail, wait_port and
-# the pids array of the sourcing script.
+# Expects BIN, HERE, PY, schema.json in the current directory, fail() and (from common.sh) wait_port and
+# its pids array.
 error_checks() {
     # 4. A closed port: one attempt, a clear connection error.
     port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
