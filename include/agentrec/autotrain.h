@@ -94,7 +94,7 @@ typedef struct ar_autotrain_options {
     int batch;                 /* candidates per successive-halving batch (default 4) */
     double min_fidelity;       /* first rung of successive halving (default 0.25) */
     double search_fraction;    /* share of the budget for hyperparameter search before the
-                                * proposer takes over (default 0.5) */
+                                * proposer takes over (default 0.4) */
     int final_test;            /* refit the champion on train+valid and score it on test
                                 * (default 1) */
     ar_autotrain_log_fn log;   /* progress lines; may be NULL */

@@ -99,7 +99,7 @@ ar_autotrain_options ar_autotrain_options_default(void) {
     o.warm_start = 1;
     o.batch = 4;
     o.min_fidelity = 0.25;
-    o.search_fraction = 0.5;
+    o.search_fraction = 0.4;
     o.final_test = 1;
     return o;
 }
@@ -183,6 +183,14 @@ typedef struct autotrain {
         double sd;
     } noise[MAX_FAMILIES];
     int n_noise;
+    struct {
+        char name[32];
+        double seconds; /* summed over the family's trials */
+        int n;
+    } cost[MAX_FAMILIES];
+    int n_cost;
+    int cost_skips; /* policy proposals skipped as too expensive for the budget left */
+    uint64_t cost_rng;
     int trials, failures, adoptions, trials_to_best;
     ar__proposer *proposer;
     char *profile;       /* the dataset profile (JSON) */
@@ -317,6 +325,30 @@ static int seen_before(const autotrain *a, const char *spec) {
     return 0;
 }
 
+/* The cost model: the mean wall seconds of a family's trials so far (0 = none yet). Fidelity
+ * shrinks some families' cost (users scored, epochs) and not others' (EASE inverts the same
+ * Gram matrix at any fidelity), so the mean over all of a family's trials is what it costs. */
+static void cost_add(autotrain *a, const char *fam, double seconds) {
+    int i = 0;
+    while (i < a->n_cost && strcmp(a->cost[i].name, fam) != 0)
+        i++;
+    if (i == a->n_cost) {
+        if (i == MAX_FAMILIES)
+            return;
+        snprintf(a->cost[i].name, sizeof a->cost[i].name, "%s", fam);
+        a->n_cost++;
+    }
+    a->cost[i].seconds += seconds;
+    a->cost[i].n++;
+}
+
+static double cost_of(const autotrain *a, const char *fam) {
+    for (int i = 0; i < a->n_cost; i++)
+        if (strcmp(a->cost[i].name, fam) == 0)
+            return a->cost[i].seconds / a->cost[i].n;
+    return 0;
+}
+
 /* The time to keep for the final refit and test of the champion. */
 static double reserve(const autotrain *a) {
     return a->champ && a->o.final_test ? 1.5 * a->champ_seconds + 5 : 0;
@@ -440,15 +472,38 @@ static char *elite_blend(const autotrain *a) {
     return canonical(json_pack("{s:o,s:s}", "blend", members, "normalize", "zscore"));
 }
 
+/* Cost-aware acceptance of the policy's proposals (after "expected improvement per second",
+ * Snoek et al. 2012): a trial should cost at most COST_SHARE of the budget left, so a family
+ * whose trials cost c is proposed with probability min(1, COST_SHARE * left / c). Cheap
+ * families are unaffected; one that costs minutes a trial (EASE on 40k items) is tried less
+ * often as the budget runs down instead of eating it. */
+#define COST_SHARE (1.0 / 20)
+static int too_costly(autotrain *a, const char *spec) {
+    char fam[32];
+    family_of(spec, fam, sizeof fam);
+    double c = cost_of(a, fam), left = a->deadline - now() - reserve(a);
+    if (!(c > 0) || COST_SHARE * left >= c)
+        return 0;
+    ar_rng r;
+    ar_rng_seed(&r, a->cost_rng++);
+    if (ar_rng_uniform(&r) < COST_SHARE * left / c)
+        return 0;
+    a->cost_skips++;
+    return 1;
+}
+
 static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *err) {
     autotrain *a = self;
     *n_out = 0;
     for (int tries = 0; *n_out < n && tries < 20 * n; tries++) {
         char *spec = NULL;
-        if (!a->ensembled && a->proposer && !in_search_phase(a)) {
+        int ensemble = 0;
+        if (!a->ensembled && a->proposer && !in_search_phase(a) && *n_out == 0) {
             a->ensembled = 1; /* once, when generate-and-select begins */
-            if ((spec = elite_blend(a)))
+            if ((spec = elite_blend(a))) {
+                ensemble = 1;
                 logf_(a, "proposing the ensemble of the best model families: %s", spec);
+            }
         }
         if (!spec && a->next_queue < a->n_queue) {
             spec = a->queue[a->next_queue];
@@ -479,6 +534,10 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
             spec = point_to_spec(a, &p);
             if (!spec)
                 return ar__fail(err, AR_ENOMEM, "out of memory");
+            if (tries < 10 * n && too_costly(a, spec)) {
+                free(spec);
+                continue;
+            }
         }
         int dup = seen_before(a, spec);
         for (int i = 0; i < *n_out && !dup; i++)
@@ -488,6 +547,8 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
             continue;
         }
         out[(*n_out)++] = spec;
+        if (ensemble) /* alone, so it is evaluated at full fidelity straight away */
+            break;
     }
     return AR_OK;
 }
@@ -517,6 +578,9 @@ static char *trial_request(const autotrain *a, const char *spec, double fidelity
         json_object_set_new(req, "params", p);
     } else {
         json_object_set(req, "spec", s);
+        /* A blend's weights are learned on validation; the final refit keeps them. */
+        if (!final && json_object_get(s, "blend"))
+            json_object_set_new(req, "learn_weights", json_true());
     }
     json_decref(s);
     return dumps(req);
@@ -631,6 +695,7 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
     out->run = run;
     char fam[32];
     family_of(spec, fam, sizeof fam);
+    cost_add(a, fam, out->seconds);
     if (out->ok)
         logf_(a, "trial %3d  %-9s fidelity %.2f  recall@%d %.4f  ndcg@%d %.4f  (%.1f s)%s%s",
               a->trials, fam, fidelity, a->o.k, out->metrics[0], a->o.k, out->metrics[1],
@@ -877,6 +942,9 @@ static ar_status loop(autotrain *a, ar_autotrain_result *res, ar_error *err) {
     free(out);
     if (st)
         return st;
+    if (a->cost_skips)
+        logf_(a, "cost model: %d proposals skipped as too expensive for the budget left",
+              a->cost_skips);
     if (a->champ && a->o.final_test && (st = final_test(a, res, err)))
         return st;
     return AR_OK;
@@ -917,6 +985,10 @@ static ar_status session_end(autotrain *a, ar_autotrain_result *res, int ok) {
         st = ar_ledger_log_param(a->l, a->run, "policy_state", state);
         ar_free_array(state);
     }
+    char skips[32];
+    snprintf(skips, sizeof skips, "%d", a->cost_skips);
+    if (!st)
+        st = ar_ledger_log_param(a->l, a->run, "cost_skips", skips);
     if (!st && res->champion) {
         st = ar_ledger_log_param(a->l, a->run, "champion", res->champion);
         char kr[32], kn[32];
@@ -945,6 +1017,7 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
     a.t0 = now();
     a.deadline = a.t0 + o->budget_seconds;
     a.rng_state = o->seed * 0x9E3779B97F4A7C15ull + 1;
+    a.cost_rng = o->seed * 0xD1B54A32D192ED03ull + 7;
     if (!a.o.memory_limit && !AR__ASAN) {
         ar_fit_options fo = ar_fit_options_default();
         a.o.memory_limit = (size_t)(0.9 * (double)ar__memory_available(&fo));

@@ -10,13 +10,21 @@
  * numeric parameters (hyperopt's adaptive_parzen_normal), smoothed counts for discrete ones.
  * N_EI_CANDIDATES draws from l are scored by l/g and the best is kept.
  *
- * RL (REINFORCE with a baseline, Williams 1992): the policy is a product of independent
- * distributions, a softmax over logits for each discrete parameter and a Gaussian N(mu, sigma)
- * on the unit coordinate of each numeric one. After each observation the advantage
- * A = (r - b) / s, with b and s a moving mean and deviation of the rewards, moves the logits
- * along A * (onehot - pi) and mu along A * (u - mu); sigma shrinks when good samples land close
- * to mu. The state (logits, mu, sigma) is what transfers to a new dataset: rewards there have
- * another scale, so the baseline restarts.
+ * RL: a two-level policy. The arm parameter -- the first unconditional discrete parameter that
+ * others are conditional on, e.g. the model family -- is a bandit arm chosen by Thompson
+ * sampling (Thompson 1933; Chapelle & Li 2011) from a Beta posterior of the probability that a
+ * trial of the arm beats the best reward found so far (by a twentieth of the rewards' spread):
+ * a search is judged by the best it finds (the "max k-armed bandit", Cicirello & Smith 2005), so
+ * a family on a plateau -- however good -- stops earning successes and cedes its draws to the
+ * families still able to set a new best, while the arms that keep setting one are drawn more.
+ * Within the chosen arm, the other parameters come from TPE fitted on that arm's observations
+ * only, so each family learns its own good region; until the arm has RL_ARM_STARTUP trials
+ * they are uniform, or near the past dataset's best of the arm when the search was
+ * warm-started. A share RL_EXPLORE of the draws is uniform over the whole space.
+ *
+ * What transfers to a new dataset (ar_search_state_json / ar_search_load_state) is the arms'
+ * posteriors, shrunk to a prior worth RL_TRANSFER trials, and the observations with their
+ * rewards as ranks.
  */
 #include "agents/agents_internal.h"
 
@@ -28,15 +36,11 @@
 #define N_STARTUP 8
 #define GAMMA 0.25
 #define N_EI_CANDIDATES 24
-#define RL_LR 0.25
-/* Share of RL proposals drawn uniformly: REINFORCE alone commits to the first families that do
- * well (on ML-100k it lost to random search at equal budget); keeping a quarter of the draws
- * exploratory keeps what random search finds within the policy's reach. */
+/* Share of RL proposals drawn uniformly over the whole space: keeps what random search finds
+ * within the policy's reach. */
 #define RL_EXPLORE 0.25
-#define RL_RISK 0.25 /* the top quarter of the observations teaches the policy */
-#define RL_WARMUP 8
-#define RL_SIGMA_MIN 0.03
-#define RL_SIGMA_MAX 0.5
+#define RL_ARM_STARTUP 4 /* an arm's trials before TPE proposes its parameters */
+#define RL_TRANSFER 8.0  /* trials a transferred arm posterior is worth */
 
 typedef struct obs {
     ar_point p;
@@ -50,10 +54,10 @@ struct ar_search {
     obs *o;
     size_t n, cap;
     /* RL policy */
-    double logits[AR_SPACE_MAX_PARAMS][64];
-    double mu[AR_SPACE_MAX_PARAMS], sigma[AR_SPACE_MAX_PARAMS];
-    double base_mean, base_var;
-    int base_n;
+    int arm;    /* the arm parameter, -1 = none (one arm) */
+    obs *prior; /* transferred observations, rewards as ranks in [0, 1] */
+    size_t n_prior;
+    double arm_a[64], arm_b[64]; /* Beta(1 + new bests, 1 + other trials) per arm */
 };
 
 int ar_search_kind_parse(const char *name) {
@@ -64,13 +68,16 @@ int ar_search_kind_parse(const char *name) {
     return -1;
 }
 
-static void rl_reset(ar_search *q) {
-    for (int i = 0; i < q->s->n; i++) {
-        memset(q->logits[i], 0, sizeof q->logits[i]);
-        /* Start at the default, with a wide spread. */
-        q->mu[i] = ar__is_discrete(&q->s->p[i]) ? 0.5 : ar__to_unit(&q->s->p[i], q->s->p[i].def);
-        q->sigma[i] = 0.3;
+/* The first unconditional discrete parameter that some other parameter depends on. */
+static int find_arm(const ar_space *s) {
+    for (int i = 0; i < s->n; i++) {
+        if (s->p[i].cond_param >= 0 || !ar__is_discrete(&s->p[i]))
+            continue;
+        for (int j = 0; j < s->n; j++)
+            if (s->p[j].cond_param == i)
+                return i;
     }
+    return -1;
 }
 
 ar_status ar_search_create(const ar_space *s, ar_search_kind kind, uint64_t seed, ar_search **out) {
@@ -83,7 +90,9 @@ ar_status ar_search_create(const ar_space *s, ar_search_kind kind, uint64_t seed
     q->s = s;
     q->kind = kind;
     ar_rng_seed(&q->rng, seed);
-    rl_reset(q);
+    q->arm = find_arm(s);
+    for (int c = 0; c < 64; c++)
+        q->arm_a[c] = q->arm_b[c] = 1;
     *out = q;
     return AR_OK;
 }
@@ -92,6 +101,7 @@ void ar_search_free(ar_search *q) {
     if (!q)
         return;
     ar__free(q->o);
+    ar__free(q->prior);
     ar__free(q);
 }
 
@@ -119,44 +129,53 @@ static double gauss(ar_rng *rng) {
 
 /* -- RL ------------------------------------------------------------------------------------- */
 
-static int cmp_asc_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void softmax(const double *logits, int n, double *pi) {
-    double mx = logits[0], z = 0;
-    for (int c = 1; c < n; c++)
-        if (logits[c] > mx)
-            mx = logits[c];
-    for (int c = 0; c < n; c++)
-        z += pi[c] = exp(logits[c] - mx);
-    for (int c = 0; c < n; c++)
-        pi[c] /= z;
-}
-
-static void rl_propose(ar_search *q, ar_point *pt) {
-    if (ar_rng_uniform(&q->rng) < RL_EXPLORE) {
-        ar_space_sample(q->s, &q->rng, pt);
-        return;
+/* Gamma(a, 1) for a >= 1 (Marsaglia & Tsang 2000). */
+static double gamma_draw(ar_rng *rng, double a) {
+    double d = a - 1.0 / 3, c = 1 / sqrt(9 * d);
+    for (;;) {
+        double x = gauss(rng), v = 1 + c * x;
+        if (v <= 0)
+            continue;
+        v = v * v * v;
+        double u = 1.0 - ar_rng_uniform(rng);
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v))
+            return d * v;
     }
-    double pi[64];
-    for (int i = 0; i < q->s->n; i++) {
-        const ar__sparam *p = &q->s->p[i];
-        if (ar__is_discrete(p)) {
-            int n = ar__n_levels(p);
-            softmax(q->logits[i], n, pi);
-            double x = ar_rng_uniform(&q->rng), acc = 0;
-            int c = 0;
-            for (; c < n - 1; c++)
-                if ((acc += pi[c]) > x)
-                    break;
-            pt->v[i] = c;
-        } else {
-            pt->v[i] = ar__from_unit(p, q->mu[i] + q->sigma[i] * gauss(&q->rng));
+}
+
+/* Thompson sampling: the arm whose draw from its Beta posterior is highest. */
+static int rl_pick_arm(ar_search *q) {
+    int L = ar__n_levels(&q->s->p[q->arm]), pick = 0;
+    double top = -1;
+    for (int c = 0; c < L; c++) {
+        double x = gamma_draw(&q->rng, q->arm_a[c]), y = gamma_draw(&q->rng, q->arm_b[c]);
+        if (x / (x + y) > top) {
+            top = x / (x + y);
+            pick = c;
         }
     }
-    ar_space_normalize(q->s, pt);
+    return pick;
+}
+
+/* The arm posterior's update for the newest observation o[n - 1]: did it beat the best before
+ * it by a twentieth of the rewards' standard deviation? (The first success always does.) */
+static void rl_observe(ar_search *q) {
+    const obs *o = &q->o[q->n - 1];
+    int c = (int)o->p.v[q->arm];
+    double best = -INFINITY, sum = 0, sum2 = 0;
+    int m = 0;
+    for (size_t k = 0; k + 1 < q->n; k++)
+        if (!isnan(q->o[k].reward)) {
+            best = fmax(best, q->o[k].reward);
+            sum += q->o[k].reward;
+            sum2 += q->o[k].reward * q->o[k].reward;
+            m++;
+        }
+    double mean = m ? sum / m : 0, sd = m > 1 ? sqrt(fmax(0, sum2 / m - mean * mean)) : 0;
+    if (!isnan(o->reward) && (m == 0 || o->reward > best + 0.05 * sd))
+        q->arm_a[c] += 1;
+    else
+        q->arm_b[c] += 1;
 }
 
 /* The reward a failed trial counts as: a bit below the worst success so far. */
@@ -170,71 +189,6 @@ static double failure_reward(const ar_search *q) {
     if (!isfinite(lo))
         return 0;
     return lo - 0.1 * (hi - lo + 1e-12);
-}
-
-/* The (1 - RL_RISK) quantile of the rewards observed so far (failures excluded). */
-static double top_quantile(const ar_search *q) {
-    double *v = malloc(q->n * sizeof *v);
-    size_t m = 0;
-    for (size_t k = 0; v && k < q->n; k++)
-        if (!isnan(q->o[k].reward))
-            v[m++] = q->o[k].reward;
-    double t = -INFINITY;
-    if (m) {
-        qsort(v, m, sizeof *v, cmp_asc_d);
-        t = v[(size_t)floor((1 - RL_RISK) * (double)(m - 1))];
-    }
-    free(v);
-    return t;
-}
-
-/* Risk-seeking policy gradient (Petersen et al., "Deep symbolic regression", ICLR 2021): a
- * search is judged by the best it finds, not by its average, so only observations in the top
- * RL_RISK fraction so far pull the policy towards themselves, with an advantage of their
- * distance above that quantile (scaled by the rewards' spread); the rest leave it alone. Plain
- * REINFORCE, which optimises the mean, settled on whatever family was reliably decent early
- * (EASE on ML-100k) and stopped looking for the best. Until RL_WARMUP observations exist, the
- * moving-baseline update below applies. */
-static void rl_update(ar_search *q, const ar_point *pt, double r) {
-    /* Moving baseline: exponential mean and variance, warmed up with plain averages. */
-    q->base_n++;
-    double alpha = q->base_n < 10 ? 1.0 / q->base_n : 0.1;
-    double d = r - q->base_mean;
-    q->base_mean += alpha * d;
-    q->base_var = (1 - alpha) * (q->base_var + alpha * d * d);
-    if (q->base_n < 2)
-        return;
-    double a;
-    if (q->base_n >= RL_WARMUP) {
-        double t = top_quantile(q);
-        if (!(r > t))
-            return;
-        a = (r - t) / (sqrt(q->base_var) + 1e-12);
-    } else {
-        a = (r - q->base_mean) / (sqrt(q->base_var) + 1e-12);
-    }
-    if (a > 3)
-        a = 3;
-    if (a < -3)
-        a = -3;
-    double pi[64];
-    for (int i = 0; i < q->s->n; i++) {
-        if (!pt->active[i])
-            continue;
-        const ar__sparam *p = &q->s->p[i];
-        if (ar__is_discrete(p)) {
-            int n = ar__n_levels(p), c = (int)pt->v[i];
-            softmax(q->logits[i], n, pi);
-            for (int k = 0; k < n; k++)
-                q->logits[i][k] += RL_LR * a * ((k == c) - pi[k]);
-        } else {
-            double u = ar__to_unit(p, pt->v[i]), z = (u - q->mu[i]) / q->sigma[i];
-            q->mu[i] += RL_LR * a * (u - q->mu[i]);
-            q->mu[i] = fmin(1, fmax(0, q->mu[i]));
-            q->sigma[i] *= exp(0.5 * RL_LR * a * (z * z - 1) / (1 + z * z));
-            q->sigma[i] = fmin(RL_SIGMA_MAX, fmax(RL_SIGMA_MIN, q->sigma[i]));
-        }
-    }
 }
 
 /* -- TPE ------------------------------------------------------------------------------------ */
@@ -292,8 +246,8 @@ static double parzen_draw(const parzen *pz, ar_rng *rng) {
     return fmin(1, fmax(0, pz->mu[k]));
 }
 
-static ar_status tpe_propose(ar_search *q, ar_point *pt) {
-    size_t n = q->n;
+/* TPE over the observations o[0..n) (n >= 1). */
+static ar_status tpe_propose(ar_search *q, const obs *o, size_t n, ar_point *pt) {
     double *r = ar__alloc_array(n, sizeof *r);
     double *good = ar__alloc_array(n, sizeof *good), *badv = ar__alloc_array(n, sizeof *badv);
     if (!r || !good || !badv) {
@@ -304,7 +258,7 @@ static ar_status tpe_propose(ar_search *q, ar_point *pt) {
     }
     double fail = failure_reward(q);
     for (size_t k = 0; k < n; k++)
-        r[k] = isnan(q->o[k].reward) ? fail : q->o[k].reward;
+        r[k] = isnan(o[k].reward) ? fail : o[k].reward;
     memcpy(good, r, n * sizeof *r);
     qsort(good, n, sizeof *good, cmp_desc);
     size_t n_good = (size_t)ceil(GAMMA * sqrt((double)n));
@@ -316,9 +270,9 @@ static ar_status tpe_propose(ar_search *q, ar_point *pt) {
         /* Observations where the parameter was active, split at the cut (ties: good, but at
          * most n_good of them). */
         for (size_t k = 0; k < n; k++) {
-            if (!q->o[k].p.active[i])
+            if (!o[k].p.active[i])
                 continue;
-            double v = ar__is_discrete(p) ? q->o[k].p.v[i] : ar__to_unit(p, q->o[k].p.v[i]);
+            double v = ar__is_discrete(p) ? o[k].p.v[i] : ar__to_unit(p, o[k].p.v[i]);
             if (r[k] >= cut && (size_t)ng < n_good)
                 good[ng++] = v;
             else
@@ -380,6 +334,64 @@ static ar_status tpe_propose(ar_search *q, ar_point *pt) {
     return st;
 }
 
+/* -- RL: the proposal (see the top of the file) ------------------------------------------- */
+
+/* A point near one of the best quarter of the transferred observations of arm c (mp of them;
+ * q->prior is sorted by rank, best last): numeric coordinates move by N(0, 0.05) in unit space,
+ * discrete ones stay. */
+static void prior_propose(ar_search *q, int c, size_t mp, ar_point *pt) {
+    size_t top = mp / 4 ? mp / 4 : 1, pick = (size_t)ar_rng_below(&q->rng, top), seen = 0;
+    for (size_t k = q->n_prior; k-- > 0;) {
+        if ((int)q->prior[k].p.v[q->arm] != c || seen++ < pick)
+            continue;
+        *pt = q->prior[k].p;
+        break;
+    }
+    for (int i = 0; i < q->s->n; i++) {
+        const ar__sparam *p = &q->s->p[i];
+        if (pt->active[i] && !ar__is_discrete(p))
+            pt->v[i] = ar__from_unit(
+                p, fmin(1, fmax(0, ar__to_unit(p, pt->v[i]) + 0.05 * gauss(&q->rng))));
+    }
+}
+
+static ar_status rl_propose(ar_search *q, ar_point *pt) {
+    if (ar_rng_uniform(&q->rng) < RL_EXPLORE || (q->n == 0 && q->n_prior == 0)) {
+        ar_space_sample(q->s, &q->rng, pt);
+        return AR_OK;
+    }
+    if (q->arm < 0) {
+        if (q->n < N_STARTUP) {
+            ar_space_sample(q->s, &q->rng, pt);
+            return AR_OK;
+        }
+        return tpe_propose(q, q->o, q->n, pt);
+    }
+    int c = rl_pick_arm(q);
+    obs *sub = ar__alloc_array(q->n, sizeof *sub);
+    if (!sub)
+        return AR_ENOMEM;
+    size_t m = 0, mp = 0;
+    for (size_t k = 0; k < q->n; k++)
+        if ((int)q->o[k].p.v[q->arm] == c)
+            sub[m++] = q->o[k];
+    for (size_t k = 0; m < RL_ARM_STARTUP && k < q->n_prior; k++)
+        if ((int)q->prior[k].p.v[q->arm] == c)
+            mp++;
+    ar_status st = AR_OK;
+    if (m >= RL_ARM_STARTUP) {
+        st = tpe_propose(q, sub, m, pt);
+    } else if (mp > 0) { /* near one of the past dataset's best of this arm */
+        prior_propose(q, c, mp, pt);
+    } else {
+        ar_space_sample(q->s, &q->rng, pt);
+    }
+    ar__free(sub);
+    pt->v[q->arm] = c;
+    ar_space_normalize(q->s, pt);
+    return st;
+}
+
 /* -- the interface ---------------------------------------------------------------------------- */
 
 ar_status ar_search_propose(ar_search *q, ar_point *out) {
@@ -389,11 +401,10 @@ ar_status ar_search_propose(ar_search *q, ar_point *out) {
     switch (q->kind) {
     case AR_SEARCH_TPE:
         if (ok >= N_STARTUP)
-            return tpe_propose(q, out);
+            return tpe_propose(q, q->o, q->n, out);
         break;
     case AR_SEARCH_RL:
-        rl_propose(q, out);
-        return AR_OK;
+        return rl_propose(q, out);
     case AR_SEARCH_RANDOM:
         break;
     }
@@ -407,34 +418,21 @@ ar_status ar_search_observe(ar_search *q, const ar_point *p, double reward) {
     ar_status st = ar__grow((void **)&q->o, &q->cap, q->n + 1, sizeof *q->o);
     if (st)
         return st;
-    double r = isnan(reward) ? failure_reward(q) : reward;
     q->o[q->n].p = *p;
     ar_space_normalize(q->s, &q->o[q->n].p);
     q->o[q->n].reward = reward;
     q->n++;
-    if (q->kind == AR_SEARCH_RL)
-        rl_update(q, &q->o[q->n - 1].p, r);
+    if (q->kind == AR_SEARCH_RL && q->arm >= 0)
+        rl_observe(q);
     return AR_OK;
 }
 
-/* State: {"kind": K, "params": {name: {"logits": [...]} | {"mu": m, "sigma": s}},
+/* State: {"kind": K,
+ *         "arms": {"param": name, "alpha": [...], "beta": [...]} (when there is an arm),
  *         "observations": [{"point": {...}, "reward": r | null}]}. */
 char *ar_search_state_json(const ar_search *q) {
     static const char *const kinds[] = {"random", "tpe", "rl"};
-    json_t *root = json_object(), *params = json_object(), *obs_a = json_array();
-    for (int i = 0; i < q->s->n; i++) {
-        const ar__sparam *p = &q->s->p[i];
-        json_t *o;
-        if (ar__is_discrete(p)) {
-            json_t *l = json_array();
-            for (int c = 0; c < ar__n_levels(p); c++)
-                json_array_append_new(l, json_real(q->logits[i][c]));
-            o = json_pack("{s:o}", "logits", l);
-        } else {
-            o = json_pack("{s:f,s:f}", "mu", q->mu[i], "sigma", q->sigma[i]);
-        }
-        json_object_set_new(params, p->name, o);
-    }
+    json_t *root = json_object(), *obs_a = json_array();
     for (size_t k = 0; k < q->n; k++) {
         char *pj = ar_space_point_json(q->s, &q->o[k].p);
         json_error_t je;
@@ -444,8 +442,17 @@ char *ar_search_state_json(const ar_search *q) {
             obs_a, json_pack("{s:o,s:o}", "point", pt ? pt : json_null(), "reward",
                              isnan(q->o[k].reward) ? json_null() : json_real(q->o[k].reward)));
     }
+    if (q->arm >= 0) {
+        json_t *al = json_array(), *be = json_array();
+        for (int c = 0; c < ar__n_levels(&q->s->p[q->arm]); c++) {
+            json_array_append_new(al, json_real(q->arm_a[c]));
+            json_array_append_new(be, json_real(q->arm_b[c]));
+        }
+        json_object_set_new(
+            root, "arms",
+            json_pack("{s:s,s:o,s:o}", "param", q->s->p[q->arm].name, "alpha", al, "beta", be));
+    }
     json_object_set_new(root, "kind", json_string(kinds[q->kind]));
-    json_object_set_new(root, "params", params);
     json_object_set_new(root, "observations", obs_a);
     char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(root);
@@ -454,49 +461,78 @@ char *ar_search_state_json(const ar_search *q) {
     return out;
 }
 
+static int cmp_obs_reward(const void *a, const void *b) {
+    double x = ((const obs *)a)->reward, y = ((const obs *)b)->reward;
+    return (x > y) - (x < y);
+}
+
+/* What transfers from a past dataset: the arms' posteriors, shrunk to a prior worth
+ * RL_TRANSFER trials (the new dataset gets to disagree quickly), and the observations, their
+ * rewards replaced by their rank among that dataset's rewards in [0, 1], failures lowest
+ * (another dataset's rewards have another scale). Points outside this space are skipped;
+ * anything else malformed is refused. */
 ar_status ar_search_load_state(ar_search *q, const char *text, ar_error *err) {
     json_error_t je;
     json_t *root = json_loads(text, 0, &je);
-    json_t *params = json_object_get(root, "params");
-    if (!json_is_object(root) || !json_is_object(params)) {
+    if (!json_is_object(root)) {
         json_decref(root);
-        return ar__fail(err, AR_EPARSE, "search state: expected {\"params\": {...}} (%s)",
+        return ar__fail(err, AR_EPARSE, "search state: expected a JSON object (%s)",
                         root ? "wrong shape" : je.text);
     }
     ar_status st = AR_OK;
-    const char *key;
-    json_t *v;
-    /* Only the policy transfers: parameters unknown to this space are ignored, values are
-     * clamped into range. The observations of another dataset are not replayed, because their
-     * rewards are on another scale. */
-    json_object_foreach(params, key, v) {
-        int i = ar__space_find(q->s, key);
-        if (i < 0)
-            continue;
-        const ar__sparam *p = &q->s->p[i];
-        if (ar__is_discrete(p)) {
-            json_t *l = json_object_get(v, "logits");
-            if (!json_is_array(l) || (int)json_array_size(l) != ar__n_levels(p)) {
-                st = ar__fail(err, AR_EINVAL, "search state: params.%s.logits has the wrong size",
-                              key);
-                break;
-            }
-            for (int c = 0; c < ar__n_levels(p); c++) {
-                double x = json_number_value(json_array_get(l, (size_t)c));
-                q->logits[i][c] = isfinite(x) ? fmin(20, fmax(-20, x)) : 0;
-            }
+    json_t *arms = json_object_get(root, "arms"), *obs_a = json_object_get(root, "observations");
+    json_t *aa = json_object_get(arms, "alpha"), *ab = json_object_get(arms, "beta");
+    const char *an = json_string_value(json_object_get(arms, "param"));
+    if (arms && (!json_is_object(arms) || !an))
+        st = ar__fail(err, AR_EINVAL, "search state: arms needs a \"param\" name");
+    else if (obs_a && !json_is_array(obs_a))
+        st = ar__fail(err, AR_EINVAL, "search state: observations must be an array");
+    if (!st && q->arm >= 0 && an && strcmp(an, q->s->p[q->arm].name) == 0) {
+        int L = ar__n_levels(&q->s->p[q->arm]);
+        if (!json_is_array(aa) || !json_is_array(ab) || (int)json_array_size(aa) != L ||
+            (int)json_array_size(ab) != L) {
+            st = ar__fail(err, AR_EINVAL, "search state: arms.alpha and arms.beta need %d values",
+                          L);
         } else {
-            double mu = json_number_value(json_object_get(v, "mu"));
-            double sg = json_number_value(json_object_get(v, "sigma"));
-            if (!isfinite(mu) || !isfinite(sg)) {
-                st = ar__fail(err, AR_EINVAL, "search state: params.%s needs mu and sigma", key);
-                break;
+            double tot = 0, x[64], y[64];
+            for (int c = 0; c < L; c++) {
+                x[c] = json_number_value(json_array_get(aa, (size_t)c)) - 1;
+                y[c] = json_number_value(json_array_get(ab, (size_t)c)) - 1;
+                x[c] = isfinite(x[c]) && x[c] > 0 ? x[c] : 0;
+                y[c] = isfinite(y[c]) && y[c] > 0 ? y[c] : 0;
+                tot += x[c] + y[c];
             }
-            q->mu[i] = fmin(1, fmax(0, mu));
-            /* Keep some exploration on the new dataset. */
-            q->sigma[i] = fmin(RL_SIGMA_MAX, fmax(2 * RL_SIGMA_MIN, sg));
+            double f = tot > RL_TRANSFER ? RL_TRANSFER / tot : 1;
+            for (int c = 0; c < L; c++) {
+                q->arm_a[c] = 1 + f * x[c];
+                q->arm_b[c] = 1 + f * y[c];
+            }
         }
     }
+    size_t n = json_array_size(obs_a), m = 0;
+    obs *pr = !st && n ? ar__alloc_array(n, sizeof *pr) : NULL;
+    if (!st && n && !pr)
+        st = AR_ENOMEM;
+    for (size_t k = 0; pr && k < n; k++) {
+        json_t *o = json_array_get(obs_a, k), *r = json_object_get(o, "reward");
+        char *pj = json_dumps(json_object_get(o, "point"), JSON_COMPACT);
+        ar_error e2;
+        if (pj && ar_space_point_parse(q->s, pj, &pr[m].p, &e2) == AR_OK) {
+            pr[m].reward = json_is_number(r) ? json_number_value(r) : -INFINITY; /* failed */
+            m++;
+        }
+        free(pj);
+    }
+    if (pr && m) {
+        qsort(pr, m, sizeof *pr, cmp_obs_reward);
+        for (size_t k = 0; k < m; k++) /* ties keep distinct ranks: harmless for TPE */
+            pr[k].reward = m > 1 ? (double)k / (double)(m - 1) : 1;
+        ar__free(q->prior);
+        q->prior = pr;
+        q->n_prior = m;
+        pr = NULL;
+    }
+    ar__free(pr);
     json_decref(root);
     return st;
 }
