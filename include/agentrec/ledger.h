@@ -487,6 +487,11 @@ typedef struct ar_report_options {
     const char *split; /* NULL = any split: the first one that has the metric */
     int minimize;
     int max_metrics; /* charts for at most this many metric names (default 12) */
+    /* Optional: up to 8 metric names (of `scope`, and `split` when set) drawn together on one
+     * chart over time, titled overlay_title, before the per-metric charts. */
+    const char *const *overlay;
+    int n_overlay;
+    const char *overlay_title;
 } ar_report_options;
 
 ar_report_options ar_report_options_default(void);

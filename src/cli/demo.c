@@ -1374,6 +1374,11 @@ static int run(int argc, char **argv) {
     ro_.metric = "outer_reward";
     ro_.scope = AR_SCOPE_OUTER;
     ro_.split = "online";
+    static const char *const over_time[] = {"champion_outer_reward", "baseline_outer_reward",
+                                            "oracle_outer_reward"};
+    ro_.overlay = over_time;
+    ro_.n_overlay = 3;
+    ro_.overlay_title = "Outer reward over time: champion against baseline and oracle";
     if (ar_ledger_report(d->l, report, &ro_)) {
         cli_error("demo", "report: %s", ar_ledger_errmsg(d->l));
         goto done;

@@ -13,6 +13,8 @@
  *              rationale in a table below (and as the marker's tooltip).
  *   registry   each model version's stage over time: one lane per version, a coloured segment
  *              per stage, from each change to the next (or to now).
+ *   overlay    (when the options name metrics) those metrics of one scope and split on one
+ *              time axis, a line each, e.g. the demo's champion, baseline and oracle reward.
  * The file is written to a temporary name in the same directory and renamed into place.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -50,6 +52,11 @@ const char *ar_report_options_check(const ar_report_options *o) {
         return "scope must be inner or outer";
     if (o->max_metrics < 1 || o->max_metrics > 1000)
         return "max_metrics must be in [1, 1000]";
+    if (o->n_overlay < 0 || o->n_overlay > 8 || (o->n_overlay && !o->overlay))
+        return "overlay must list 0 to 8 metric names";
+    for (int i = 0; i < o->n_overlay; i++)
+        if (!o->overlay[i] || !*o->overlay[i])
+            return "overlay metric names must be non-empty";
     return NULL;
 }
 
@@ -159,9 +166,10 @@ static int same_key(const ar_metric_row *a, const ar_metric_row *b) {
     return strcmp(a->name, b->name) == 0 && a->scope == b->scope && strcmp(a->split, b->split) == 0;
 }
 
-static void metric_chart(FILE *f, const ar_metric_list *ml, const ar_metric_row *key,
-                         const ar_run_list *runs, int minimize, int index, pt *buf) {
-    /* The final value of each run for this key: the last row of each run's group. */
+/* The final value of each run for this key (the last row of each run's group) into buf, in
+ * time order; returns how many. */
+static size_t collect(const ar_metric_list *ml, const ar_metric_row *key, const ar_run_list *runs,
+                      pt *buf) {
     size_t n = 0;
     for (size_t k = 0; k < ml->n; k++) {
         if (!same_key(&ml->v[k], key))
@@ -177,6 +185,12 @@ static void metric_chart(FILE *f, const ar_metric_list *ml, const ar_metric_row 
         n++;
     }
     qsort(buf, n, sizeof *buf, pt_cmp);
+    return n;
+}
+
+static void metric_chart(FILE *f, const ar_metric_list *ml, const ar_metric_row *key,
+                         const ar_run_list *runs, int minimize, int index, pt *buf) {
+    size_t n = collect(ml, key, runs, buf);
     scale s = {buf[0].t, buf[n - 1].t, buf[0].v, buf[0].v};
     for (size_t k = 0; k < n; k++) {
         s.y0 = fmin(s.y0, buf[k].v);
@@ -220,6 +234,59 @@ static void metric_chart(FILE *f, const ar_metric_list *ml, const ar_metric_row 
                 "%.6g</title></circle>\n",
                 sx(&s, buf[k].t), sy(&s, buf[k].v), (long long)buf[k].run, buf[k].v);
     fputs("</svg>\n", f);
+}
+
+/* The overlay: several metrics of one scope (and split) on one time axis, each a line through
+ * its runs in time order -- e.g. the demo's champion, baseline and oracle outer reward. */
+static void overlay_chart(FILE *f, const ar_metric_list *ml, const ar_run_list *runs,
+                          const ar_report_options *o, pt *buf) {
+    static const char *const colour[] = {"#1f77b4", "#7f7f7f", "#2ca02c", "#d62728",
+                                         "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"};
+    const ar_metric_row *keys[8] = {0};
+    int nk = o->n_overlay < 8 ? o->n_overlay : 8, found = 0;
+    scale s = {INFINITY, -INFINITY, INFINITY, -INFINITY};
+    for (int i = 0; i < nk; i++) {
+        for (size_t k = 0; k < ml->n && !keys[i]; k++)
+            if (strcmp(ml->v[k].name, o->overlay[i]) == 0 && ml->v[k].scope == o->scope &&
+                (!o->split || strcmp(ml->v[k].split, o->split) == 0))
+                keys[i] = &ml->v[k];
+        size_t n = keys[i] ? collect(ml, keys[i], runs, buf) : 0;
+        for (size_t k = 0; k < n; k++) {
+            s.x0 = fmin(s.x0, buf[k].t);
+            s.x1 = fmax(s.x1, buf[k].t);
+            s.y0 = fmin(s.y0, buf[k].v);
+            s.y1 = fmax(s.y1, buf[k].v);
+        }
+        found += n > 0;
+    }
+    fputs("<h2>", f);
+    esc(f, o->overlay_title ? o->overlay_title : "Metrics over time");
+    fputs("</h2>\n", f);
+    if (!found) {
+        fputs("<p>None of these metrics were logged.</p>\n", f);
+        return;
+    }
+    svg_open(f, "overlay", o->overlay_title ? o->overlay_title : "metrics over time", H);
+    frame(f, &s, 1, "y");
+    for (int i = 0; i < nk; i++) {
+        size_t n = keys[i] ? collect(ml, keys[i], runs, buf) : 0;
+        if (!n)
+            continue;
+        fprintf(f, "<path class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" d=\"",
+                colour[i]);
+        for (size_t k = 0; k < n; k++)
+            fprintf(f, "%s%.1f %.1f", k ? "L" : "M", sx(&s, buf[k].t), sy(&s, buf[k].v));
+        if (n == 1)
+            fprintf(f, "h6");
+        fputs("\"/>\n", f);
+    }
+    fputs("</svg>\n<p class=\"legend\">", f);
+    for (int i = 0; i < nk; i++) {
+        fprintf(f, "<span style=\"border-left:12px solid %s\">", colour[i]);
+        esc(f, o->overlay[i]);
+        fputs(keys[i] ? "</span>" : " (not logged)</span>", f);
+    }
+    fputs("</p>\n", f);
 }
 
 /* -- Lineage tree ------------------------------------------------------------------------------ */
@@ -460,6 +527,9 @@ static ar_status write_report(ar_ledger *l, FILE *f, const ar_report_options *o)
             "</h1>\n<p>Generated %s UTC from a %s ledger (schema %d): %zu runs, %zu metric "
             "points, %zu decisions, %zu model versions.</p>\n",
             t, ar_ledger_backend(l), ar_ledger_schema_version(l), runs->n, ml->n, dl->n, models->n);
+
+    if (o->n_overlay)
+        overlay_chart(f, ml, runs, o, buf);
 
     /* Metrics */
     fputs("<h2>Metrics over runs</h2>\n", f);

@@ -65,6 +65,14 @@ PY
 
 # The ledger holds every adoption with its evidence, and the report was written.
 [ -s agentrec-demo/report.html ] || fail "no report"
+python3 - agentrec-demo/report.html <<'PY'
+import re, sys
+html = open(sys.argv[1], encoding="utf-8").read()
+m = re.search(r'<svg class="chart" data-chart="overlay".*?</svg>', html, re.S)
+assert m, "the report has no chart of the outer reward over time"
+lines = re.findall(r'<path class="series"[^>]* d="M[^"]+"', m.group(0))
+assert len(lines) == 3, "expected champion, baseline and oracle lines, got %d" % len(lines)
+PY
 "$AR" decisions --ledger "$L" --json >dec.json
 python3 - dec.json <<'PY'
 import json, sys
