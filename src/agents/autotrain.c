@@ -196,6 +196,7 @@ typedef struct autotrain {
     char *profile;       /* the dataset profile (JSON) */
     int proposals;       /* specs the proposer made */
     int ensembled;       /* the elites' ensemble was proposed */
+    int full_batch;      /* the batch decide returned skips the low-fidelity rung */
     int proposer_failed; /* how many proposals failed (only the first is logged) */
     const char *role;    /* the ledger tag of trials that have none of their own */
     uint64_t rng_state;
@@ -495,6 +496,20 @@ static int too_costly(autotrain *a, const char *spec) {
 static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *err) {
     autotrain *a = self;
     *n_out = 0;
+    /* Configurations transferred from similar datasets come first, in a batch of their own that
+     * is evaluated in full: they earned it elsewhere, and a low-fidelity rung (a quarter of the
+     * validation users) is too noisy to tell close candidates apart. */
+    a->full_batch = a->next_queue < a->n_queue;
+    while (a->full_batch && *n_out < n && a->next_queue < a->n_queue) {
+        char *spec = a->queue[a->next_queue];
+        a->queue[a->next_queue++] = NULL;
+        if (seen_before(a, spec))
+            free(spec);
+        else
+            out[(*n_out)++] = spec;
+    }
+    if (*n_out)
+        return AR_OK;
     for (int tries = 0; *n_out < n && tries < 20 * n; tries++) {
         char *spec = NULL;
         int ensemble = 0;
@@ -505,10 +520,7 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
                 logf_(a, "proposing the ensemble of the best model families: %s", spec);
             }
         }
-        if (!spec && a->next_queue < a->n_queue) {
-            spec = a->queue[a->next_queue];
-            a->queue[a->next_queue++] = NULL;
-        } else if (!spec && !in_search_phase(a) && a->proposer) {
+        if (!spec && !in_search_phase(a) && a->proposer) {
             /* A proposal may use at most a tenth of the budget, and never the time kept for
              * the final test. */
             double left = fmin(a->deadline - now() - reserve(a), 0.1 * a->o.budget_seconds);
@@ -924,7 +936,7 @@ static ar_status loop(autotrain *a, ar_autotrain_result *res, ar_error *err) {
         }
         batch_ctx b = {a, cand, out, AR_OK, err};
         ar_halving_result hr;
-        double minf = got > 1 ? a->o.min_fidelity : 1.0;
+        double minf = got > 1 && !a->full_batch ? a->o.min_fidelity : 1.0;
         st = ar_successive_halving(got, minf, ETA, rung, &b, &hr);
         if (!st)
             st = b.st;

@@ -18,9 +18,11 @@
  * a family on a plateau -- however good -- stops earning successes and cedes its draws to the
  * families still able to set a new best, while the arms that keep setting one are drawn more.
  * Within the chosen arm, the other parameters come from TPE fitted on that arm's observations
- * only, so each family learns its own good region; until the arm has RL_ARM_STARTUP trials
- * they are uniform, or near the past dataset's best of the arm when the search was
- * warm-started. A share RL_EXPLORE of the draws is uniform over the whole space.
+ * only, so each family learns its own good region. An arm's first trial takes the space's
+ * defaults (as SMAC starts from the default configuration: a curated space's defaults are
+ * prior knowledge); until the arm has RL_ARM_STARTUP trials the rest are uniform, or near the
+ * past dataset's best of the arm when the search was warm-started. A share RL_EXPLORE of the
+ * draws is uniform over the whole space.
  *
  * What transfers to a new dataset (ar_search_state_json / ar_search_load_state) is the arms'
  * posteriors, shrunk to a prior worth RL_TRANSFER trials, and the observations with their
@@ -356,7 +358,7 @@ static void prior_propose(ar_search *q, int c, size_t mp, ar_point *pt) {
 }
 
 static ar_status rl_propose(ar_search *q, ar_point *pt) {
-    if (ar_rng_uniform(&q->rng) < RL_EXPLORE || (q->n == 0 && q->n_prior == 0)) {
+    if (ar_rng_uniform(&q->rng) < RL_EXPLORE) {
         ar_space_sample(q->s, &q->rng, pt);
         return AR_OK;
     }
@@ -383,6 +385,8 @@ static ar_status rl_propose(ar_search *q, ar_point *pt) {
         st = tpe_propose(q, sub, m, pt);
     } else if (mp > 0) { /* near one of the past dataset's best of this arm */
         prior_propose(q, c, mp, pt);
+    } else if (m == 0) { /* the space's default first, as SMAC starts from the default */
+        ar_space_default(q->s, pt);
     } else {
         ar_space_sample(q->s, &q->rng, pt);
     }
