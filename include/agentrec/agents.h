@@ -57,9 +57,11 @@ ar_status ar_space_point_parse(const ar_space *s, const char *json, ar_point *p,
 /* -- Search policies ---------------------------------------------------------------------------
  * random : independent uniform samples (the baseline every claim is compared against);
  * tpe    : tree-structured Parzen estimator (Bergstra et al. 2011), independent per parameter;
- * rl     : a learned policy -- REINFORCE with a moving baseline (Williams 1992) over a softmax
- *          for each categorical/bool parameter and a Gaussian on the unit-scaled (log for
- *          logfloat) coordinate of each numeric one. Its state persists and warm-starts. */
+ * rl     : a learned two-level policy -- Thompson sampling over the arms of the space's first
+ *          unconditional categorical that others depend on (e.g. the model family), on the
+ *          chance that a trial sets a new best; TPE within the chosen arm on that arm's
+ *          observations, its defaults first (see search.c). Its state persists and
+ *          warm-starts. */
 
 typedef enum ar_search_kind {
     AR_SEARCH_RANDOM = 0,

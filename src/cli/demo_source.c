@@ -1,10 +1,10 @@
 #define _POSIX_C_SOURCE 200809L
 /*
  * demo_source.c -- the demo's candidate source until AutoTrain exists: one learned search
- * policy (REINFORCE, ar_search kind rl) over a joint decision space. Its first parameter picks
- * the model; every model's own parameters are prefixed with the model's name ("rp3beta.k") and
- * exist only when that model is picked; two more set the weights of carts and purchases against
- * clicks (impressions are never learned from), and the rest how the model serves (the
+ * policy (ar_search kind rl: Thompson sampling over the models, TPE within each) over a joint
+ * decision space. Its first parameter picks the model; every model's own parameters are
+ * prefixed with the model's name ("rp3beta.k") and exist only when that model is picked; two
+ * more set the weights of carts and purchases against clicks (impressions are never learned from), and the rest how the model serves (the
  * re-ranker of ar_world_model_policy_serving). The ranges are narrowed to what trains in
  * seconds on a world's history (ials at most 96 factors, 20 epochs). The reward is what the
  * demo reports back: the online outer reward relative to the baseline's for the candidates
