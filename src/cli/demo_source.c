@@ -4,12 +4,13 @@
  * policy (ar_search kind rl: Thompson sampling over the models, TPE within each) over a joint
  * decision space. Its first parameter picks the model; every model's own parameters are
  * prefixed with the model's name ("rp3beta.k") and exist only when that model is picked; two
- * more set the weights of carts and purchases against clicks (impressions are never learned from), and the rest how the model serves (the
- * re-ranker of ar_world_model_policy_serving). The ranges are narrowed to what trains in
- * seconds on a world's history (ials at most 96 factors, 20 epochs). The reward is what the
- * demo reports back: the online outer reward relative to the baseline's for the candidates
- * that earned an A/B test, 0 for those stopped at the inner gate -- so the policy learns both
- * which models pass the gate and which serving wins online.
+ * more set the weights of carts and purchases against clicks (impressions are never learned
+ * from), and the rest how the model serves (the re-ranker of ar_world_model_policy_serving).
+ * The ranges are narrowed to what trains in seconds on a world's history (ials at most 96
+ * factors, 20 epochs). The reward is what the demo reports back: the online outer reward
+ * relative to the baseline's for the candidates that earned an A/B test, 0 for those stopped
+ * at the inner gate -- so the policy learns both which models pass the gate and which serving
+ * wins online.
  */
 #include "cli/demo.h"
 
