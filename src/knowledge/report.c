@@ -188,6 +188,18 @@ static size_t collect(const ar_metric_list *ml, const ar_metric_row *key, const 
     return n;
 }
 
+/* A line through the points in time order (a single point is a short horizontal tick). */
+static void series_path(FILE *f, const scale *s, const pt *buf, size_t n, const char *colour,
+                        double width) {
+    fprintf(f, "<path class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"%g\" d=\"",
+            colour, width);
+    for (size_t k = 0; k < n; k++)
+        fprintf(f, "%s%.1f %.1f", k ? "L" : "M", sx(s, buf[k].t), sy(s, buf[k].v));
+    if (n == 1)
+        fprintf(f, "h6");
+    fputs("\"/>\n", f);
+}
+
 static void metric_chart(FILE *f, const ar_metric_list *ml, const ar_metric_row *key,
                          const ar_run_list *runs, int minimize, int index, pt *buf) {
     size_t n = collect(ml, key, runs, buf);
@@ -206,13 +218,7 @@ static void metric_chart(FILE *f, const ar_metric_list *ml, const ar_metric_row 
     snprintf(kind, sizeof kind, "metric-%d", index);
     svg_open(f, kind, label, H);
     frame(f, &s, 1, "y");
-    /* the values in time order (a single run is a short horizontal tick) */
-    fputs("<path class=\"series\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" d=\"", f);
-    for (size_t k = 0; k < n; k++)
-        fprintf(f, "%s%.1f %.1f", k ? "L" : "M", sx(&s, buf[k].t), sy(&s, buf[k].v));
-    if (n == 1)
-        fprintf(f, "h6");
-    fputs("\"/>\n", f);
+    series_path(f, &s, buf, n, "#1f77b4", 1.5);
     /* best so far */
     fputs("<path class=\"best\" fill=\"none\" stroke=\"#2ca02c\" stroke-dasharray=\"4 3\" d=\"", f);
     double best = buf[0].v;
@@ -272,13 +278,7 @@ static void overlay_chart(FILE *f, const ar_metric_list *ml, const ar_run_list *
         size_t n = keys[i] ? collect(ml, keys[i], runs, buf) : 0;
         if (!n)
             continue;
-        fprintf(f, "<path class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" d=\"",
-                colour[i]);
-        for (size_t k = 0; k < n; k++)
-            fprintf(f, "%s%.1f %.1f", k ? "L" : "M", sx(&s, buf[k].t), sy(&s, buf[k].v));
-        if (n == 1)
-            fprintf(f, "h6");
-        fputs("\"/>\n", f);
+        series_path(f, &s, buf, n, colour[i], 2);
     }
     fputs("</svg>\n<p class=\"legend\">", f);
     for (int i = 0; i < nk; i++) {
