@@ -178,17 +178,14 @@ typedef struct autotrain {
     char *champ;
     double champ_reward, champ_recall, champ_seconds;
     int64_t champ_run, champ_metric;
-    struct {
+    /* What is known of each model family: its seed noise and its cost. */
+    struct family {
         char name[32];
-        double sd;
-    } noise[MAX_FAMILIES];
-    int n_noise;
-    struct {
-        char name[32];
-        double seconds; /* summed over the family's trials */
-        int n;
-    } cost[MAX_FAMILIES];
-    int n_cost;
+        double sd;      /* seed noise, NAN until measured */
+        double seconds; /* wall seconds summed over the family's trials */
+        int n;          /* its trials */
+    } fam[MAX_FAMILIES];
+    int n_fam;
     int cost_skips; /* policy proposals skipped as too expensive for the budget left */
     uint64_t cost_rng;
     int trials, failures, adoptions, trials_to_best;
@@ -326,28 +323,27 @@ static int seen_before(const autotrain *a, const char *spec) {
     return 0;
 }
 
+/* The record of a family, created on first use; NULL when the table is full. */
+static struct family *family_get(autotrain *a, const char *name) {
+    for (int i = 0; i < a->n_fam; i++)
+        if (strcmp(a->fam[i].name, name) == 0)
+            return &a->fam[i];
+    if (a->n_fam == MAX_FAMILIES)
+        return NULL;
+    struct family *f = &a->fam[a->n_fam++];
+    snprintf(f->name, sizeof f->name, "%s", name);
+    f->sd = NAN;
+    f->seconds = 0;
+    f->n = 0;
+    return f;
+}
+
 /* The cost model: the mean wall seconds of a family's trials so far (0 = none yet). Fidelity
  * shrinks some families' cost (users scored, epochs) and not others' (EASE inverts the same
  * Gram matrix at any fidelity), so the mean over all of a family's trials is what it costs. */
-static void cost_add(autotrain *a, const char *fam, double seconds) {
-    int i = 0;
-    while (i < a->n_cost && strcmp(a->cost[i].name, fam) != 0)
-        i++;
-    if (i == a->n_cost) {
-        if (i == MAX_FAMILIES)
-            return;
-        snprintf(a->cost[i].name, sizeof a->cost[i].name, "%s", fam);
-        a->n_cost++;
-    }
-    a->cost[i].seconds += seconds;
-    a->cost[i].n++;
-}
-
-static double cost_of(const autotrain *a, const char *fam) {
-    for (int i = 0; i < a->n_cost; i++)
-        if (strcmp(a->cost[i].name, fam) == 0)
-            return a->cost[i].seconds / a->cost[i].n;
-    return 0;
+static double cost_of(autotrain *a, const char *name) {
+    const struct family *f = family_get(a, name);
+    return f && f->n ? f->seconds / f->n : 0;
 }
 
 /* The time to keep for the final refit and test of the champion. */
@@ -707,7 +703,11 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
     out->run = run;
     char fam[32];
     family_of(spec, fam, sizeof fam);
-    cost_add(a, fam, out->seconds);
+    struct family *fr = family_get(a, fam);
+    if (fr) {
+        fr->seconds += out->seconds;
+        fr->n++;
+    }
     if (out->ok)
         logf_(a, "trial %3d  %-9s fidelity %.2f  recall@%d %.4f  ndcg@%d %.4f  (%.1f s)%s%s",
               a->trials, fam, fidelity, a->o.k, out->metrics[0], a->o.k, out->metrics[1],
@@ -749,11 +749,11 @@ static ar_status seed_noise(autotrain *a, const char *spec, const ar_agent_outco
                             int64_t *evidence, ar_error *err) {
     char fam[32];
     family_of(spec, fam, sizeof fam);
-    for (int i = 0; i < a->n_noise; i++)
-        if (strcmp(a->noise[i].name, fam) == 0) {
-            *sd = a->noise[i].sd;
-            return AR_OK;
-        }
+    struct family *f = family_get(a, fam);
+    if (f && isfinite(f->sd)) {
+        *sd = f->sd;
+        return AR_OK;
+    }
     ar_agent_outcome again;
     ar_status st = run_trial(a, spec, 1.0, a->o.seed + 7919, 0, "seed-noise", &again, err);
     if (st)
@@ -767,10 +767,8 @@ static ar_status seed_noise(autotrain *a, const char *spec, const ar_agent_outco
         logf_(a, "seed noise of %s: sd %.5f (two seeds: %.5f, %.5f)", fam, *sd, o->reward,
               again.reward);
     }
-    if (a->n_noise < MAX_FAMILIES && isfinite(*sd)) {
-        snprintf(a->noise[a->n_noise].name, sizeof a->noise[0].name, "%s", fam);
-        a->noise[a->n_noise++].sd = *sd;
-    }
+    if (f)
+        f->sd = *sd;
     return AR_OK;
 }
 
@@ -1095,9 +1093,9 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
         out->valid[1] = a.champ_reward;
         char fam[32];
         family_of(out->champion, fam, sizeof fam);
-        for (int i = 0; i < a.n_noise; i++)
-            if (strcmp(a.noise[i].name, fam) == 0)
-                out->noise_sd = a.noise[i].sd;
+        struct family *f = family_get(&a, fam);
+        if (f)
+            out->noise_sd = f->sd;
     }
     out->trials = a.trials;
     out->failures = a.failures;
