@@ -97,6 +97,10 @@ typedef struct ar_autotrain_options {
                                 * proposer takes over (default 0.4) */
     int final_test;            /* refit the champion on train+valid and score it on test
                                 * (default 1) */
+    const char *fit_cache;     /* directory where the trials cache fits that took 10 s or more
+                                * (ar_fit_options.cache_dir), so a promotion, a seed-noise rerun
+                                * or a blend of earlier candidates loads them; NULL = none */
+    uint64_t fit_cache_bytes;  /* the cache's size cap (0 = none) */
     ar_autotrain_log_fn log;   /* progress lines; may be NULL */
     void *log_data;
 } ar_autotrain_options;

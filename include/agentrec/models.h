@@ -104,6 +104,18 @@ typedef struct ar_fit_options {
     ar_progress_fn progress; /* called with (epoch or step, total) */
     void *progress_data;
     const volatile int *cancel; /* when non-NULL and set, the fit stops with AR_ECANCELED */
+    /* Optional cache of fitted models (docs/models.md), for searches that refit the same model
+     * (a promotion to full fidelity, a seed-noise rerun, a blend of earlier candidates): a fit
+     * of a zoo model first looks in cache_dir for a file keyed by everything the fit depends
+     * on -- the family, its parameters, the dataset's fingerprint, these options and the seed
+     * when the family uses one -- and loads it instead of fitting. A fit that took at least
+     * cache_min_seconds is saved there (atomically); then the oldest files go until the
+     * directory holds at most cache_max_bytes (0 = no cap). Cache failures never fail a fit.
+     * cache_hits, when non-NULL, counts the fits loaded from the cache. NULL = off. */
+    const char *cache_dir;
+    double cache_min_seconds;
+    uint64_t cache_max_bytes;
+    int *cache_hits;
 } ar_fit_options;
 
 ar_fit_options ar_fit_options_default(void);

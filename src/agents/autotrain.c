@@ -182,8 +182,8 @@ typedef struct autotrain {
     struct family {
         char name[32];
         double sd;      /* seed noise, NAN until measured */
-        double seconds; /* wall seconds summed over the family's trials */
-        int n;          /* its trials */
+        double seconds; /* wall seconds summed over the family's trials that fitted */
+        int n;          /* those trials (a trial whose fit came from the cache is not one) */
     } fam[MAX_FAMILIES];
     int n_fam;
     int cost_skips; /* policy proposals skipped as too expensive for the budget left */
@@ -438,7 +438,7 @@ static ar_status log_proposal(autotrain *a, ar_status st, const char *what) {
  * Caruana et al. 2004, auto-sklearn, AutoGluon): a blend of the best fully evaluated spec of
  * each of the best ELITE_FAMILIES model families, z-scored, its weights learned by the trial.
  * NULL when fewer than two families have a full evaluation. */
-#define ELITE_FAMILIES 3
+#define ELITE_FAMILIES 4
 static char *elite_blend(const autotrain *a) {
     int best[ELITE_FAMILIES], nb = 0;
     char fam[ELITE_FAMILIES][32];
@@ -563,6 +563,9 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
 
 /* -- execute --------------------------------------------------------------------------------- */
 
+/* Fits shorter than this are not worth a file in the fit cache. */
+#define FIT_CACHE_MIN_SECONDS 10.0
+
 /* The trial request for a candidate at a fidelity. Epoch counts scale with the fidelity (at
  * least 1), and a fraction of the validation users is scored. */
 static char *trial_request(const autotrain *a, const char *spec, double fidelity, uint64_t seed,
@@ -590,6 +593,11 @@ static char *trial_request(const autotrain *a, const char *spec, double fidelity
         if (!final && json_object_get(s, "blend"))
             json_object_set_new(req, "learn_weights", json_true());
     }
+    if (a->o.fit_cache && !final)
+        json_object_set_new(req, "cache",
+                            json_pack("{s:s,s:f,s:I}", "dir", a->o.fit_cache, "min_seconds",
+                                      FIT_CACHE_MIN_SECONDS, "max_bytes",
+                                      (json_int_t)a->o.fit_cache_bytes));
     json_decref(s);
     return dumps(req);
 }
@@ -616,6 +624,7 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
     lim.memory_bytes = a->o.memory_limit;
     char *argv[] = {(char *)a->o.worker, "trial", NULL};
     ar_trial_result tr;
+    int cached = 0; /* fits the worker loaded from the fit cache */
     ar_status st = ar_trial_run(argv, req, &lim, &tr, err);
     free(req);
     if (st)
@@ -641,6 +650,7 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
         out->metrics[1] = json_num(m, kn);
         out->metrics[2] = json_num(res, "fit_seconds");
         out->metrics[3] = json_num(res, "peak_rss_mb");
+        cached = (int)json_integer_value(json_object_get(res, "cache_hits"));
         out->reward = out->metrics[1];
         out->ok = isfinite(out->reward);
         json_t *evaluated = json_object_get(res, "spec");
@@ -676,6 +686,11 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
     snprintf(kr, sizeof kr, "recall@%d", a->o.k);
     snprintf(kn, sizeof kn, "ndcg@%d", a->o.k);
     ar_status ls = ar_ledger_log_param(a->l, run, "fidelity", fid);
+    if (!ls && cached) {
+        char nc[16];
+        snprintf(nc, sizeof nc, "%d", cached);
+        ls = ar_ledger_log_param(a->l, run, "fit_cache_hits", nc);
+    }
     if (!tag)
         tag = a->role;
     if (!ls && tag)
@@ -704,14 +719,14 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
     char fam[32];
     family_of(spec, fam, sizeof fam);
     struct family *fr = family_get(a, fam);
-    if (fr) {
+    if (fr && !cached) { /* what a new candidate of the family costs: a fit, not a load */
         fr->seconds += out->seconds;
         fr->n++;
     }
     if (out->ok)
-        logf_(a, "trial %3d  %-9s fidelity %.2f  recall@%d %.4f  ndcg@%d %.4f  (%.1f s)%s%s",
+        logf_(a, "trial %3d  %-9s fidelity %.2f  recall@%d %.4f  ndcg@%d %.4f  (%.1f s%s)%s%s",
               a->trials, fam, fidelity, a->o.k, out->metrics[0], a->o.k, out->metrics[1],
-              out->seconds, tag ? "  " : "", tag ? tag : "");
+              out->seconds, cached ? ", fit cached" : "", tag ? "  " : "", tag ? tag : "");
     else
         logf_(a, "trial %3d  %-9s fidelity %.2f  failed: %s: %.200s", a->trials, fam, fidelity,
               out->status, out->reason);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static int run(int argc, char **argv);
@@ -20,7 +21,8 @@ const cli_cmd cmd_autotrain = {
     "usage: agentrec autotrain DIR [--budget 60m] [--ledger URL] [--policy rl|tpe|random]\n"
     "                          [--proposer evo|llm|none] [--seed S] [--k 20] [--threads N]\n"
     "                          [--max-trials N] [--batch N] [--space FILE] [--no-warm-start]\n"
-    "                          [--no-test] [--llm-endpoint URL] [--llm-model NAME]\n"
+    "                          [--no-test] [--no-cache] [--llm-endpoint URL]\n"
+    "                          [--llm-model NAME]\n"
     "                          [--quiet] [--json]\n"
     "\n"
     "Searches the zoo's models (and, after half the budget, model specs from the proposer) on\n"
@@ -30,6 +32,10 @@ const cli_cmd cmd_autotrain = {
     "noise. At the end the champion is refitted on train + valid and scored on test once.\n"
     "When DIR has no validation split, one is carved out of its training split (10% of each\n"
     "user's training interactions, seeded) into DIR/autotrain/, which the search then uses.\n"
+    "\n"
+    "Fits that take 10 s or more are cached in DIR's fit-cache/ (a third of the free disk at\n"
+    "most, 32 GiB; the least recently used go first), so promoting a candidate, measuring its\n"
+    "seed noise or blending it refits nothing; --no-cache turns that off.\n"
     "\n"
     "--budget takes seconds, minutes or hours (90s, 60m, 2h; a bare number is seconds).\n"
     "--json: the last line is {champion, trials, validation: {recall@K, ndcg@K}, test: {...},\n"
@@ -103,7 +109,7 @@ static int run(int argc, char **argv) {
     const char *budget = "60m", *url = NULL, *policy = "rl", *proposer = "evo", *space_file = NULL;
     uint64_t seed = 1;
     int k = 20, threads = 0, max_trials = 0, batch = 4;
-    bool no_warm = false, no_test = false, quiet = false, as_json = false;
+    bool no_warm = false, no_test = false, no_cache = false, quiet = false, as_json = false;
     const cli_opt opts[] = {
         {"budget", OPT_STR, &budget},
         {"ledger", OPT_STR, &url},
@@ -119,6 +125,7 @@ static int run(int argc, char **argv) {
         {"llm-model", OPT_STR, &llm_model},
         {"no-warm-start", OPT_FLAG, &no_warm},
         {"no-test", OPT_FLAG, &no_test},
+        {"no-cache", OPT_FLAG, &no_cache},
         {"quiet", OPT_FLAG, &quiet},
         {"json", OPT_FLAG, &as_json},
         {NULL, OPT_FLAG, NULL},
@@ -177,6 +184,15 @@ static int run(int argc, char **argv) {
     o.batch = batch;
     o.warm_start = !no_warm;
     o.final_test = !no_test;
+    /* The fit cache beside the dataset, capped at a third of the free disk (at most 32 GiB). */
+    char cache[PATH_MAX + 16];
+    struct statvfs fs;
+    snprintf(cache, sizeof cache, "%s/fit-cache", dir);
+    if (!no_cache && statvfs(dir, &fs) == 0) {
+        uint64_t free_bytes = (uint64_t)fs.f_bavail * fs.f_frsize, cap = (uint64_t)32 << 30;
+        o.fit_cache = cache;
+        o.fit_cache_bytes = free_bytes / 3 < cap ? free_bytes / 3 : cap;
+    }
     o.log = quiet ? NULL : log_line;
     ar_llm_config llm = ar_llm_config_default();
     ar_llm_config_from_env(&llm);

@@ -1324,6 +1324,7 @@ static void free_state(ar_model *m) {
 
 const ar__model_impl ar__bpr_impl = {
     .name = "bpr",
+    .seeded = 1,
     .citation = "Rendle, Freudenthaler, Gantner & Schmidt-Thieme, BPR: Bayesian Personalized "
                 "Ranking from Implicit Feedback, UAI 2009",
     .params = params,

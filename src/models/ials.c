@@ -665,6 +665,7 @@ static void free_state(ar_model *m) {
 
 const ar__model_impl ar__ials_impl = {
     .name = "ials",
+    .seeded = 1,
     .citation = "Hu, Koren & Volinsky, Collaborative Filtering for Implicit Feedback Datasets, "
                 "ICDM 2008; Rendle et al., Revisiting the Performance of iALS on Item "
                 "Recommendation Benchmarks, RecSys 2022",

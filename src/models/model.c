@@ -13,8 +13,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -331,6 +335,8 @@ const char *ar_fit_options_check(const ar_fit_options *o) {
     if (o->weighting == AR_WEIGHTING_BM25 &&
         (!(o->bm25_k1 > 0) || !isfinite(o->bm25_k1) || !(o->bm25_b >= 0 && o->bm25_b <= 1)))
         return "bm25 needs k1 > 0 and b in [0, 1]";
+    if (!(o->cache_min_seconds >= 0) || !isfinite(o->cache_min_seconds))
+        return "cache_min_seconds must be finite and >= 0";
     return NULL;
 }
 
@@ -433,6 +439,138 @@ ar_status ar__training_matrix(const ar_dataset *ds, const ar_fit_options *o, ar_
     return st;
 }
 
+/* -- the fit cache -----------------------------------------------------------------------------
+ * One file per fit, "<cache_dir>/<family>-<key>.model", in the model file format; the key hashes
+ * everything a zoo model's fit depends on. A loaded file must also say the same family,
+ * parameters, dataset fingerprint and sizes, so a hash collision is a miss, not a wrong model. */
+
+static uint64_t cache_key(const ar_model *m, const ar_fit_options *o) {
+    struct {
+        uint64_t fingerprint, seed;
+        double half_life, k1, b;
+        uint32_t mask, weighting, version, n_params;
+        double param[AR__MAX_PARAMS];
+    } k;
+    memset(&k, 0, sizeof k);
+    k.fingerprint = m->fingerprint;
+    k.seed = m->impl->seeded ? o->seed : 0;
+    k.half_life = o->half_life_days;
+    if (o->weighting != AR_WEIGHTING_NONE) {
+        k.weighting = (uint32_t)o->weighting;
+        k.k1 = o->bm25_k1;
+        k.b = o->bm25_b;
+    }
+    k.mask = o->train_mask;
+    k.version = AR_MODEL_FORMAT_VERSION;
+    k.n_params = (uint32_t)m->impl->n_params;
+    memcpy(k.param, m->param, (size_t)m->impl->n_params * sizeof k.param[0]);
+    uint64_t h = ar__hash_bytes(&k, sizeof k);
+    h ^= ar__hash_bytes(m->impl->name, strlen(m->impl->name)) * 0x9e3779b97f4a7c15ull;
+    if (o->event_weights)
+        h ^= ar__hash_bytes(o->event_weights, (size_t)o->n_event_weights * sizeof(float)) *
+             0xc2b2ae3d27d4eb4full;
+    return h;
+}
+
+/* Loads the cached fit into m (whose sizes and fingerprint are set); 1 on a hit. */
+static int cache_load(ar_model *m, const char *path) {
+    ar_model *c;
+    ar_error e;
+    if (ar_model_load(path, &c, &e))
+        return 0;
+    int same = c->impl == m->impl && c->n_users == m->n_users && c->n_items == m->n_items &&
+               c->fingerprint == m->fingerprint &&
+               memcmp(c->param, m->param, (size_t)m->impl->n_params * sizeof m->param[0]) == 0;
+    if (same) { /* the state and the mapping it points into move to m */
+        m->state = c->state;
+        m->map = c->map;
+        m->map_len = c->map_len;
+        c->state = NULL;
+        c->map = NULL;
+        utimensat(AT_FDCWD, path, NULL, 0); /* recently used */
+    }
+    ar_model_free(c);
+    return same;
+}
+
+typedef struct cache_file {
+    char *path;
+    uint64_t size;
+    double mtime;
+} cache_file;
+
+static int by_mtime(const void *a, const void *b) {
+    const cache_file *x = a, *y = b;
+    return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+}
+
+/* Removes the least recently used files (stale temporary files included) until the directory
+ * holds at most max bytes. */
+static void cache_trim(const char *dir, uint64_t max) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    cache_file *f = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strstr(de->d_name, ".model"))
+            continue;
+        size_t len = strlen(dir) + strlen(de->d_name) + 2;
+        char *path = ar__malloc(len);
+        struct stat st;
+        if (!path || ar__grow((void **)&f, &cap, n + 1, sizeof *f)) {
+            ar__free(path);
+            break;
+        }
+        snprintf(path, len, "%s/%s", dir, de->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ar__free(path);
+            continue;
+        }
+        f[n++] = (cache_file){path, (uint64_t)st.st_size,
+                              (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec};
+        total += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    qsort(f, n, sizeof *f, by_mtime);
+    for (size_t i = 0; i < n; i++) {
+        if (total > max && unlink(f[i].path) == 0)
+            total -= f[i].size;
+        ar__free(f[i].path);
+    }
+    ar__free(f);
+}
+
+static ar_status fit_matrix(ar_model *m, const ar_dataset *ds, const ar_fit_options *o,
+                            ar_error *err);
+
+/* Fits a zoo model through the cache: load, or fit and save. */
+static ar_status fit_cached(ar_model *m, const ar_dataset *ds, const ar_fit_options *o,
+                            ar_error *err) {
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s-%016llx.model", o->cache_dir, m->impl->name,
+                     (unsigned long long)cache_key(m, o));
+    if (n < 0 || n >= (int)sizeof path)
+        return fit_matrix(m, ds, o, err);
+    if (cache_load(m, path)) {
+        if (o->cache_hits)
+            ++*o->cache_hits;
+        return AR_OK;
+    }
+    double t0 = ar__now();
+    ar_status st = fit_matrix(m, ds, o, err);
+    if (st || ar__now() - t0 < o->cache_min_seconds)
+        return st;
+    m->fitted = 1;
+    ar_error e;
+    mkdir(o->cache_dir, 0755);
+    if (!ar_model_save(m, path, &e) && o->cache_max_bytes)
+        cache_trim(o->cache_dir, o->cache_max_bytes);
+    return AR_OK;
+}
+
 ar_status ar_model_fit(ar_model *m, const ar_dataset *ds, const ar_fit_options *o, ar_error *err) {
     const char *bad = ar_fit_options_check(o);
     if (bad)
@@ -455,6 +593,21 @@ ar_status ar_model_fit(ar_model *m, const ar_dataset *ds, const ar_fit_options *
         m->fitted = 1;
         return AR_OK;
     }
+    m->n_users = ar_dataset_n_users(ds);
+    m->n_items = ar_dataset_n_items(ds);
+    m->fingerprint = ar_dataset_fingerprint(ds);
+    ar_status st = o->cache_dir ? fit_cached(m, ds, o, err) : fit_matrix(m, ds, o, err);
+    if (st) {
+        drop_state(m);
+        return st;
+    }
+    m->fitted = 1;
+    return AR_OK;
+}
+
+/* The fit itself, from the training matrix. */
+static ar_status fit_matrix(ar_model *m, const ar_dataset *ds, const ar_fit_options *o,
+                            ar_error *err) {
     ar_csr *x = NULL, *xt = NULL;
     ar_status st = ar__training_matrix(ds, o, &x);
     if (!st)
@@ -463,18 +616,10 @@ ar_status ar_model_fit(ar_model *m, const ar_dataset *ds, const ar_fit_options *
         ar_csr_free(x);
         return ar__fail(err, st, "%s: out of memory building the training matrix", m->impl->name);
     }
-    m->n_users = ar_dataset_n_users(ds);
-    m->n_items = ar_dataset_n_items(ds);
-    m->fingerprint = ar_dataset_fingerprint(ds);
     st = m->impl->fit(m, ds, x, xt, o, err);
     ar_csr_free(x);
     ar_csr_free(xt);
-    if (st) {
-        drop_state(m);
-        return st;
-    }
-    m->fitted = 1;
-    return AR_OK;
+    return st;
 }
 
 int ar_model_is_fitted(const ar_model *m) {

@@ -52,6 +52,9 @@ typedef struct ar__model_impl {
                              ar_error *err);
     /* Composites only: frees m->spec, which outlives fits (free_state drops fitted state). */
     void (*free_spec)(ar_model *m);
+    /* 1 when the fit reads ar_fit_options.seed (random initialisation or sampling); the fits
+     * of the others are the same for every seed (tested), so the fit cache ignores it. */
+    int seeded;
 } ar__model_impl;
 
 struct ar_model {

@@ -347,6 +347,153 @@ static void test_corrupt_model_files(void **state) {
     ar_dataset_free(ds);
 }
 
+/* -- the fit cache ---------------------------------------------------------------------------- */
+
+static int n_cache_files(const char *dir) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "ls %s 2>/dev/null | grep -c '\\.model$'", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* Fits family with one parameter set through the cache; returns the model and adds its scores
+ * for user 0 to out. */
+static ar_model *cache_fit(const ar_dataset *ds, const char *family, const char *param,
+                           const char *value, uint64_t seed, const char *dir, int *hits,
+                           float *out) {
+    ar_model *m;
+    ar_error err;
+    assert_int_equal(ar_model_create(family, &m), AR_OK);
+    if (param)
+        assert_int_equal(ar_model_set(m, param, value, &err), AR_OK);
+    ar_fit_options o = ar_fit_options_default();
+    o.seed = seed;
+    o.cache_dir = dir;
+    o.cache_hits = hits;
+    assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
+    assert_int_equal(ar_model_score(m, 0, NULL, NULL, 0, out), AR_OK);
+    return m;
+}
+
+/* The families that do not read the seed fit the same model for every seed (what lets the
+ * cache ignore their seed); iALS and BPR do read it. */
+static void test_seed_independent_families(void **state) {
+    (void)state;
+    ar_dataset *ds;
+    assert_int_equal(ar_dataset_synthetic(60, 40, 8, 3, 5, &ds), AR_OK);
+    const char *fams[] = {"mostpop", "itemknn", "rp3beta", "ease", "ials", "bpr"};
+    for (int f = 0; f < 6; f++) {
+        float a[40], b[40];
+        int hits = 0;
+        ar_model *m1 = cache_fit(ds, fams[f], NULL, NULL, 1, NULL, &hits, a);
+        ar_model *m2 = cache_fit(ds, fams[f], NULL, NULL, 2, NULL, &hits, b);
+        if (f < 4)
+            assert_memory_equal(a, b, sizeof a);
+        else
+            assert_memory_not_equal(a, b, sizeof a);
+        ar_model_free(m1);
+        ar_model_free(m2);
+    }
+    ar_dataset_free(ds);
+}
+
+static void test_fit_cache(void **state) {
+    (void)state;
+    ar_dataset *ds;
+    assert_int_equal(ar_dataset_synthetic(60, 40, 8, 3, 5, &ds), AR_OK);
+    char dir[300];
+    path_in(dir, sizeof dir, "cache");
+    float a[40], b[40];
+    int hits = 0;
+
+    /* A miss fits and stores; the same fit again loads the same model. */
+    ar_model *m1 = cache_fit(ds, "ials", "factors", "8", 1, dir, &hits, a);
+    assert_int_equal(hits, 0);
+    assert_int_equal(n_cache_files(dir), 1);
+    ar_model *m2 = cache_fit(ds, "ials", "factors", "8", 1, dir, &hits, b);
+    assert_int_equal(hits, 1);
+    assert_memory_equal(a, b, sizeof a);
+    ar_error err;
+    assert_int_equal(ar_model_check_dataset(m2, ds, &err), AR_OK);
+    /* A loaded model is a fitted model like any other. */
+    char path[300];
+    path_in(path, sizeof path, "again.bin");
+    assert_int_equal(ar_model_save(m2, path, &err), AR_OK);
+    ar_model_free(m1);
+    ar_model_free(m2);
+
+    /* iALS reads the seed: another seed or other parameters are another fit. */
+    ar_model_free(cache_fit(ds, "ials", "factors", "8", 2, dir, &hits, b));
+    ar_model_free(cache_fit(ds, "ials", "factors", "9", 1, dir, &hits, b));
+    assert_int_equal(hits, 1);
+    assert_int_equal(n_cache_files(dir), 3);
+    /* EASE does not: another seed loads the same fit. */
+    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, dir, &hits, a));
+    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 7, dir, &hits, b));
+    assert_int_equal(hits, 2);
+    assert_memory_equal(a, b, sizeof a);
+
+    /* Other training splits are another fit. */
+    ar_model *m;
+    assert_int_equal(ar_model_create("ease", &m), AR_OK);
+    assert_int_equal(ar_model_set(m, "lambda", "50", &err), AR_OK);
+    ar_fit_options o = ar_fit_options_default();
+    o.train_mask = AR_MASK_TRAIN | AR_MASK_VALID;
+    o.cache_dir = dir;
+    o.cache_hits = &hits;
+    assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
+    assert_int_equal(hits, 2);
+    ar_model_free(m);
+    assert_int_equal(n_cache_files(dir), 5);
+
+    /* A blend's members come from the cache like any fit. */
+    assert_int_equal(ar_model_create_spec(
+                         "{\"blend\":[{\"spec\":{\"model\":\"ease\",\"params\":{\"lambda\":50}}},"
+                         "{\"spec\":{\"model\":\"ials\",\"params\":{\"factors\":8}}}]}",
+                         &m, &err),
+                     AR_OK);
+    o = ar_fit_options_default();
+    o.seed = 1;
+    o.cache_dir = dir;
+    o.cache_hits = &hits;
+    assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
+    assert_int_equal(hits, 4);
+    ar_model_free(m);
+
+    /* A damaged file is a miss: the fit runs again and replaces it. */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "for f in %s/ease-*.model; do truncate -s 100 \"$f\"; done", dir);
+    assert_int_equal(system(cmd), 0);
+    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, dir, &hits, b));
+    assert_int_equal(hits, 4);
+    assert_memory_equal(a, b, sizeof a);
+    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, dir, &hits, b));
+    assert_int_equal(hits, 5);
+
+    /* The size cap: the least recently used files go first. */
+    assert_int_equal(ar_model_create("ease", &m), AR_OK);
+    assert_int_equal(ar_model_set(m, "lambda", "60", &err), AR_OK);
+    o = ar_fit_options_default();
+    o.cache_dir = dir;
+    o.cache_max_bytes = 1;
+    assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
+    ar_model_free(m);
+    assert_int_equal(n_cache_files(dir), 0);
+
+    /* Fits shorter than cache_min_seconds are not stored. */
+    o.cache_max_bytes = 0;
+    o.cache_min_seconds = 1e9;
+    assert_int_equal(ar_model_create("ease", &m), AR_OK);
+    assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
+    ar_model_free(m);
+    assert_int_equal(n_cache_files(dir), 0);
+    ar_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_and_params),
@@ -355,6 +502,8 @@ int main(void) {
         cmocka_unit_test(test_ranker_blocks_match_single_scoring),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_corrupt_model_files),
+        cmocka_unit_test(test_seed_independent_families),
+        cmocka_unit_test(test_fit_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
