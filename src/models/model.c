@@ -441,10 +441,24 @@ ar_status ar__training_matrix(const ar_dataset *ds, const ar_fit_options *o, ar_
 
 /* -- the fit cache -----------------------------------------------------------------------------
  * One file per fit, "<cache_dir>/<family>-<key>.model", in the model file format; the key hashes
- * everything a zoo model's fit depends on. A loaded file must also say the same family,
- * parameters, dataset fingerprint and sizes, so a hash collision is a miss, not a wrong model. */
+ * everything a zoo model's fit depends on: the dataset's interactions, the options that shape
+ * the training matrix, the family and its parameters, and the seed if the family reads it. A loaded
+ * file must also say the same family, parameters, dataset fingerprint and sizes, so a hash
+ * collision is a miss, not a wrong model. */
 
-static uint64_t cache_key(const ar_model *m, const ar_fit_options *o) {
+static uint64_t mix(uint64_t h, uint64_t x) {
+    return (h ^ x) * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+}
+
+static uint64_t cache_key(const ar_model *m, const ar_dataset *ds, const ar_fit_options *o) {
+    /* The fingerprint covers the ids only: the interactions and their splits go in too. */
+    ar_interactions in;
+    ar_dataset_interactions(ds, &in);
+    const void *cols[6] = {in.user, in.item, in.time, in.event, in.value, in.split};
+    const size_t width[6] = {4, 4, 8, 1, 4, 1};
+    uint64_t h = (uint64_t)in.n;
+    for (int c = 0; c < 6; c++)
+        h = mix(h, cols[c] ? ar__hash_bytes(cols[c], (size_t)in.n * width[c]) : 0);
     struct {
         uint64_t fingerprint, seed;
         double half_life, k1, b;
@@ -464,11 +478,10 @@ static uint64_t cache_key(const ar_model *m, const ar_fit_options *o) {
     k.version = AR_MODEL_FORMAT_VERSION;
     k.n_params = (uint32_t)m->impl->n_params;
     memcpy(k.param, m->param, (size_t)m->impl->n_params * sizeof k.param[0]);
-    uint64_t h = ar__hash_bytes(&k, sizeof k);
-    h ^= ar__hash_bytes(m->impl->name, strlen(m->impl->name)) * 0x9e3779b97f4a7c15ull;
+    h = mix(h, ar__hash_bytes(&k, sizeof k));
+    h = mix(h, ar__hash_bytes(m->impl->name, strlen(m->impl->name)));
     if (o->event_weights)
-        h ^= ar__hash_bytes(o->event_weights, (size_t)o->n_event_weights * sizeof(float)) *
-             0xc2b2ae3d27d4eb4full;
+        h = mix(h, ar__hash_bytes(o->event_weights, (size_t)o->n_event_weights * sizeof(float)));
     return h;
 }
 
@@ -551,7 +564,7 @@ static ar_status fit_cached(ar_model *m, const ar_dataset *ds, const ar_fit_opti
                             ar_error *err) {
     char path[4096];
     int n = snprintf(path, sizeof path, "%s/%s-%016llx.model", o->cache_dir, m->impl->name,
-                     (unsigned long long)cache_key(m, o));
+                     (unsigned long long)cache_key(m, ds, o));
     if (n < 0 || n >= (int)sizeof path)
         return fit_matrix(m, ds, o, err);
     if (cache_load(m, path)) {

@@ -450,6 +450,15 @@ static void test_fit_cache(void **state) {
     ar_model_free(m);
     assert_int_equal(n_cache_files(dir), 5);
 
+    /* Same ids (the fingerprint), other interactions: another fit. */
+    ar_dataset *other;
+    assert_int_equal(ar_dataset_synthetic(60, 40, 8, 3, 6, &other), AR_OK);
+    assert_true(ar_dataset_fingerprint(other) == ar_dataset_fingerprint(ds));
+    ar_model_free(cache_fit(other, "ease", "lambda", "50", 1, dir, &hits, b));
+    assert_int_equal(hits, 2);
+    ar_dataset_free(other);
+    assert_int_equal(n_cache_files(dir), 6);
+
     /* A blend's members come from the cache like any fit. */
     assert_int_equal(ar_model_create_spec(
                          "{\"blend\":[{\"spec\":{\"model\":\"ease\",\"params\":{\"lambda\":50}}},"
