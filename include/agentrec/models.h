@@ -82,6 +82,24 @@ typedef enum ar_weighting {
     AR_WEIGHTING_BM25 = 2,
 } ar_weighting;
 
+/* A cache of fitted models (docs/models.md), for searches that refit the same model (a
+ * promotion to full fidelity, a seed-noise rerun, a blend of earlier candidates): a fit of a
+ * zoo model first looks in dir for a file keyed by everything the fit depends on -- the
+ * dataset's interactions, the options that shape the training matrix, the family, its
+ * parameters and the seed when the family reads one -- and loads it instead of fitting. A fit
+ * that took at least min_seconds is saved there (atomically); then the least recently used
+ * files go until dir holds at most max_bytes (0 = no cap). A cache failure never fails a fit.
+ * A blend's members go through the cache one by one. */
+typedef struct ar_fit_cache {
+    const char *dir;
+    double min_seconds;
+    uint64_t max_bytes;
+    int hits; /* out: fits loaded from the cache */
+    /* Optional: told the path of every file a fit saved (so a caller can drop it later). */
+    void (*stored)(void *data, const char *path);
+    void *data;
+} ar_fit_cache;
+
 typedef struct ar_fit_options {
     unsigned train_mask; /* splits to learn from (AR_MASK_TRAIN) */
     /* Optional event-type weights (see ar_dataset_csr_events): the training matrix then sums
@@ -104,18 +122,8 @@ typedef struct ar_fit_options {
     ar_progress_fn progress; /* called with (epoch or step, total) */
     void *progress_data;
     const volatile int *cancel; /* when non-NULL and set, the fit stops with AR_ECANCELED */
-    /* Optional cache of fitted models (docs/models.md), for searches that refit the same model
-     * (a promotion to full fidelity, a seed-noise rerun, a blend of earlier candidates): a fit
-     * of a zoo model first looks in cache_dir for a file keyed by everything the fit depends
-     * on -- the family, its parameters, the dataset's fingerprint, these options and the seed
-     * when the family uses one -- and loads it instead of fitting. A fit that took at least
-     * cache_min_seconds is saved there (atomically); then the oldest files go until the
-     * directory holds at most cache_max_bytes (0 = no cap). Cache failures never fail a fit.
-     * cache_hits, when non-NULL, counts the fits loaded from the cache. NULL = off. */
-    const char *cache_dir;
-    double cache_min_seconds;
-    uint64_t cache_max_bytes;
-    int *cache_hits;
+    /* Optional cache of fitted models (ar_fit_cache); NULL = none. */
+    struct ar_fit_cache *cache;
 } ar_fit_options;
 
 ar_fit_options ar_fit_options_default(void);

@@ -196,6 +196,7 @@ typedef struct autotrain {
     int full_batch;      /* the batch decide returned skips the low-fidelity rung */
     int proposer_failed; /* how many proposals failed (only the first is logged) */
     const char *role;    /* the ledger tag of trials that have none of their own */
+    json_t *stored;      /* candidate spec -> the fit-cache files its trials saved */
     uint64_t rng_state;
 } autotrain;
 
@@ -608,6 +609,32 @@ static double json_num(json_t *o, const char *key) {
 }
 
 /* Runs one trial in a worker and records it as a child run of the session. */
+/* The fit-cache files a trial of spec saved, remembered so they can be dropped if the candidate
+ * is eliminated: only fully evaluated candidates can be a champion or a blend's member, and the
+ * cache's room is best kept for them. */
+static void note_stored(autotrain *a, const char *spec, json_t *files) {
+    if (!json_is_array(files) || !json_array_size(files) ||
+        (!a->stored && !(a->stored = json_object())))
+        return;
+    json_t *have = json_object_get(a->stored, spec);
+    if (!have)
+        json_object_set_new(a->stored, spec, have = json_array());
+    json_array_extend(have, files);
+}
+
+static void drop_stored(autotrain *a, const char *spec) {
+    json_t *files = a->stored ? json_object_get(a->stored, spec) : NULL;
+    size_t i, n = a->o.fit_cache ? strlen(a->o.fit_cache) : 0;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+        const char *path = json_string_value(f);
+        if (n && path && strncmp(path, a->o.fit_cache, n) == 0 && path[n] == '/')
+            remove(path);
+    }
+    if (files)
+        json_object_del(a->stored, spec);
+}
+
 static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint64_t seed,
                            int final, const char *tag, ar_agent_outcome *out, ar_error *err) {
     memset(out, 0, sizeof *out);
@@ -651,6 +678,7 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
         out->metrics[2] = json_num(res, "fit_seconds");
         out->metrics[3] = json_num(res, "peak_rss_mb");
         cached = (int)json_integer_value(json_object_get(res, "cache_hits"));
+        note_stored(a, spec, json_object_get(res, "cache_stored"));
         out->reward = out->metrics[1];
         out->ok = isfinite(out->reward);
         json_t *evaluated = json_object_get(res, "spec");
@@ -805,6 +833,7 @@ static ar_status at_feedback(void *self, const char *candidate, const ar_agent_o
         return decide_log(a, o->run, AR_ACTION_REJECT, NULL, 0, why, err);
     }
     if (o->fidelity < 1) {
+        drop_stored(a, candidate);
         snprintf(why, sizeof why,
                  "rejected: ndcg@%d %.4f at fidelity %.2f was not in the best 1/%d of its "
                  "successive-halving batch",
@@ -1131,6 +1160,7 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
     free(a.hist);
     free(a.champ);
     free(a.profile);
+    json_decref(a.stored);
     ar__proposer_free(a.proposer);
     ar_search_free(a.search);
     ar_space_free(a.space);

@@ -21,8 +21,10 @@
  * only, so each family learns its own good region. An arm's first trial takes the space's
  * defaults (as SMAC starts from the default configuration: a curated space's defaults are
  * prior knowledge); until the arm has RL_ARM_STARTUP trials the rest are uniform, or near the
- * past dataset's best of the arm when the search was warm-started. A share RL_EXPLORE of the
- * draws is uniform over the whole space.
+ * past dataset's best of the arm when the search was warm-started. An arm with a single
+ * numeric parameter (EASE's lambda) first tries the vertex of a parabola through its three
+ * best points (successive parabolic interpolation). A share RL_EXPLORE of the draws is uniform
+ * over the whole space.
  *
  * What transfers to a new dataset (ar_search_state_json / ar_search_load_state) is the arms'
  * posteriors, shrunk to a prior worth RL_TRANSFER trials, and the observations with their
@@ -357,6 +359,73 @@ static void prior_propose(ar_search *q, int c, size_t mp, ar_point *pt) {
     }
 }
 
+/* An arm with a single numeric parameter (EASE's lambda) is a one-dimensional search, where a
+ * parabola through its three best points says where the peak lies between them (successive
+ * parabolic interpolation, as in Brent's method) -- which TPE cannot say: its densities
+ * propose near the best points, not between two good ones. Proposes the vertex, on the unit
+ * scale, when the parabola is concave, the vertex lies strictly between the three points and
+ * no observation of the arm is within PARABOLA_GAP of it; returns 1 then. */
+#define PARABOLA_GAP 0.02
+static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point *pt) {
+    int dim = -1;
+    for (int i = 0; i < q->s->n; i++) {
+        if (i == q->arm || !o[0].p.active[i])
+            continue;
+        if (dim >= 0 || ar__is_discrete(&q->s->p[i]))
+            return 0;
+        dim = i;
+    }
+    if (dim < 0)
+        return 0;
+    /* The three best distinct points, best first. */
+    double x[3], y[3];
+    size_t best[3];
+    int nb = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (isnan(o[k].reward) || !o[k].p.active[dim])
+            continue;
+        double u = ar__to_unit(&q->s->p[dim], o[k].p.v[dim]), r = o[k].reward;
+        int j = 0;
+        while (j < nb && fabs(x[j] - u) > 1e-9)
+            j++;
+        if (j < nb) { /* seen before: keep its better reward */
+            if (r <= y[j])
+                continue;
+        } else if (nb < 3) {
+            nb++; /* a new slot */
+        } else {  /* replaces the worst of the three, if better */
+            j = 2;
+            if (r <= y[2])
+                continue;
+        }
+        x[j] = u, y[j] = r, best[j] = k;
+        for (; j > 0 && y[j] > y[j - 1]; j--) {
+            double tx = x[j], ty = y[j];
+            size_t tb = best[j];
+            x[j] = x[j - 1], y[j] = y[j - 1], best[j] = best[j - 1];
+            x[j - 1] = tx, y[j - 1] = ty, best[j - 1] = tb;
+        }
+    }
+    if (nb < 3)
+        return 0;
+    /* y = a u^2 + b u + c through the three points */
+    double d01 = (y[0] - y[1]) / (x[0] - x[1]), d02 = (y[0] - y[2]) / (x[0] - x[2]);
+    double a = (d01 - d02) / (x[1] - x[2]);
+    if (!(a < 0))
+        return 0;
+    double b = d01 - a * (x[0] + x[1]), v = -b / (2 * a);
+    double lo = fmin(x[0], fmin(x[1], x[2])), hi = fmax(x[0], fmax(x[1], x[2]));
+    if (!(v > lo && v < hi))
+        return 0;
+    for (size_t k = 0; k < n; k++)
+        if (o[k].p.active[dim] &&
+            fabs(ar__to_unit(&q->s->p[dim], o[k].p.v[dim]) - v) < PARABOLA_GAP)
+            return 0;
+    *pt = o[best[0]].p;
+    pt->v[dim] = ar__from_unit(&q->s->p[dim], v);
+    return 1;
+}
+
 static ar_status rl_propose(ar_search *q, ar_point *pt) {
     if (ar_rng_uniform(&q->rng) < RL_EXPLORE) {
         ar_space_sample(q->s, &q->rng, pt);
@@ -381,7 +450,9 @@ static ar_status rl_propose(ar_search *q, ar_point *pt) {
         if ((int)q->prior[k].p.v[q->arm] == c)
             mp++;
     ar_status st = AR_OK;
-    if (m >= RL_ARM_STARTUP) {
+    if (m >= 3 && parabola_propose(q, sub, m, pt)) {
+        /* between the best points of a one-parameter arm */
+    } else if (m >= RL_ARM_STARTUP) {
         st = tpe_propose(q, sub, m, pt);
     } else if (mp > 0) { /* near one of the past dataset's best of this arm */
         prior_propose(q, c, mp, pt);

@@ -20,15 +20,20 @@ const cli_cmd cmd_trial = {
     "          \"user_fraction\": 1.0, \"seed\": S, \"threads\": N,\n"
     "          \"learn_weights\": false (a blend spec: learn its weights on valid first),\n"
     "          \"cache\": {\"dir\": D, \"min_seconds\": 10, \"max_bytes\": N} (optional: a fit\n"
-    "          cache, see ar_fit_options.cache_dir)}\n"
+    "          cache, see ar_fit_cache)}\n"
     "result (one line): {\"model\", \"params\", \"spec\", \"users\", \"metrics\": {..},\n"
-    "                    \"fit_seconds\", \"eval_seconds\", \"peak_rss_mb\", \"cache_hits\"}\n"
+    "                    \"fit_seconds\", \"eval_seconds\", \"peak_rss_mb\", \"cache_hits\",\n"
+    "                    \"cache_stored\": [files the fits saved in the cache]}\n"
     "exit status: 0 ok, 3 a non-finite metric, 4 out of memory, 1 any other error (stderr\n"
     "says which).\n",
     run};
 
 static int fail_status(ar_status st) {
     return st == AR_ENOMEM ? AR_TRIAL_EXIT_NOMEM : CLI_FAIL;
+}
+
+static void note_stored(void *data, const char *path) {
+    json_array_append_new(data, json_string(path));
 }
 
 static int run(int argc, char **argv) {
@@ -55,6 +60,7 @@ static int run(int argc, char **argv) {
     json_t *spec = json_object_get(req, "spec");
     ar_dataset *ds = NULL;
     ar_model *m = NULL;
+    json_t *stored = json_array(); /* the files the fit cache saved */
     ar_csr *hist = NULL;
     ar_ranker rk = {0};
     ar_error err;
@@ -92,14 +98,16 @@ static int run(int argc, char **argv) {
         eo.seed = fo.seed = (uint64_t)json_integer_value(v);
     if ((v = json_object_get(req, "threads")))
         eo.n_threads = fo.n_threads = (int)json_integer_value(v);
-    int cache_hits = 0;
+    ar_fit_cache fc = {0};
     json_t *cache = json_object_get(req, "cache");
     if (cache) {
-        fo.cache_dir = json_string_value(json_object_get(cache, "dir"));
-        fo.cache_min_seconds = json_number_value(json_object_get(cache, "min_seconds"));
-        fo.cache_max_bytes = (uint64_t)json_integer_value(json_object_get(cache, "max_bytes"));
-        fo.cache_hits = &cache_hits;
-        if (!fo.cache_dir || !(fo.cache_min_seconds >= 0)) {
+        fc.dir = json_string_value(json_object_get(cache, "dir"));
+        fc.min_seconds = json_number_value(json_object_get(cache, "min_seconds"));
+        fc.max_bytes = (uint64_t)json_integer_value(json_object_get(cache, "max_bytes"));
+        fc.stored = note_stored;
+        fc.data = stored;
+        fo.cache = &fc;
+        if (!fc.dir || !(fc.min_seconds >= 0)) {
             cli_error("trial", "request.cache: expected {\"dir\": a directory, "
                                "\"min_seconds\": >= 0, \"max_bytes\": bytes}");
             goto done;
@@ -165,11 +173,11 @@ static int run(int argc, char **argv) {
     char *sout = ar_model_spec_json(m);
     json_t *so = sout ? json_loads(sout, 0, &je) : NULL;
     ar_free_array(sout);
-    cli_print_json(json_pack("{s:s,s:o,s:o,s:i,s:o,s:f,s:f,s:f,s:i}", "model", name, "params",
+    cli_print_json(json_pack("{s:s,s:o,s:o,s:i,s:o,s:f,s:f,s:f,s:i,s:O}", "model", name, "params",
                              po ? po : json_null(), "spec", so ? so : json_null(), "users",
                              (int)r.users, "metrics", metrics, "fit_seconds", fit_s, "eval_seconds",
                              cli_now() - t0 - fit_s, "peak_rss_mb", cli_peak_rss_mb(), "cache_hits",
-                             cache_hits));
+                             fc.hits, "cache_stored", stored));
     if (!finite) {
         fprintf(stderr, "agentrec trial: a metric is not finite\n");
         rc = AR_TRIAL_EXIT_NAN;
@@ -182,6 +190,7 @@ done:
     ar_csr_free(hist);
     ar_model_free(m);
     ar_dataset_free(ds);
+    json_decref(stored);
     json_decref(req);
     return rc;
 }

@@ -335,8 +335,9 @@ const char *ar_fit_options_check(const ar_fit_options *o) {
     if (o->weighting == AR_WEIGHTING_BM25 &&
         (!(o->bm25_k1 > 0) || !isfinite(o->bm25_k1) || !(o->bm25_b >= 0 && o->bm25_b <= 1)))
         return "bm25 needs k1 > 0 and b in [0, 1]";
-    if (!(o->cache_min_seconds >= 0) || !isfinite(o->cache_min_seconds))
-        return "cache_min_seconds must be finite and >= 0";
+    if (o->cache &&
+        (!o->cache->dir || !(o->cache->min_seconds >= 0) || !isfinite(o->cache->min_seconds)))
+        return "the fit cache needs a directory and min_seconds finite and >= 0";
     return NULL;
 }
 
@@ -562,25 +563,29 @@ static ar_status fit_matrix(ar_model *m, const ar_dataset *ds, const ar_fit_opti
 /* Fits a zoo model through the cache: load, or fit and save. */
 static ar_status fit_cached(ar_model *m, const ar_dataset *ds, const ar_fit_options *o,
                             ar_error *err) {
+    ar_fit_cache *c = o->cache;
     char path[4096];
-    int n = snprintf(path, sizeof path, "%s/%s-%016llx.model", o->cache_dir, m->impl->name,
+    int n = snprintf(path, sizeof path, "%s/%s-%016llx.model", c->dir, m->impl->name,
                      (unsigned long long)cache_key(m, ds, o));
     if (n < 0 || n >= (int)sizeof path)
         return fit_matrix(m, ds, o, err);
     if (cache_load(m, path)) {
-        if (o->cache_hits)
-            ++*o->cache_hits;
+        c->hits++;
         return AR_OK;
     }
     double t0 = ar__now();
     ar_status st = fit_matrix(m, ds, o, err);
-    if (st || ar__now() - t0 < o->cache_min_seconds)
+    if (st || ar__now() - t0 < c->min_seconds)
         return st;
     m->fitted = 1;
     ar_error e;
-    mkdir(o->cache_dir, 0755);
-    if (!ar_model_save(m, path, &e) && o->cache_max_bytes)
-        cache_trim(o->cache_dir, o->cache_max_bytes);
+    mkdir(c->dir, 0755);
+    if (ar_model_save(m, path, &e) == AR_OK) {
+        if (c->stored)
+            c->stored(c->data, path);
+        if (c->max_bytes)
+            cache_trim(c->dir, c->max_bytes);
+    }
     return AR_OK;
 }
 
@@ -609,7 +614,7 @@ ar_status ar_model_fit(ar_model *m, const ar_dataset *ds, const ar_fit_options *
     m->n_users = ar_dataset_n_users(ds);
     m->n_items = ar_dataset_n_items(ds);
     m->fingerprint = ar_dataset_fingerprint(ds);
-    ar_status st = o->cache_dir ? fit_cached(m, ds, o, err) : fit_matrix(m, ds, o, err);
+    ar_status st = o->cache ? fit_cached(m, ds, o, err) : fit_matrix(m, ds, o, err);
     if (st) {
         drop_state(m);
         return st;

@@ -324,12 +324,56 @@ static void test_successive_halving(void **state) {
     assert_int_equal(r.best, -1);
 }
 
+/* An arm with one numeric parameter (EASE's lambda): after the default and two other points,
+ * the RL policy proposes the vertex of the parabola through them, between the good points,
+ * so it gets near the peak in a few trials; TPE's densities propose near the best points. */
+static void test_rl_one_parameter_arm(void **state) {
+    (void)state;
+    const char *json =
+        "[{\"name\": \"model\", \"type\": \"categorical\", \"choices\": [\"ease\", \"pop\"]},"
+        " {\"name\": \"ease.lambda\", \"type\": \"logfloat\", \"low\": 1, \"high\": 10000,"
+        "  \"default\": 300, \"condition\": {\"param\": \"model\", \"in\": [\"ease\"]}}]";
+    ar_space *s;
+    ar_error err;
+    assert_int_equal(ar_space_parse(json, &s, &err), AR_OK);
+    double gap[2] = {0, 0};
+    for (int kind = 0; kind < 2; kind++)
+        for (uint64_t seed = 1; seed <= 8; seed++) {
+            ar_search *q;
+            assert_int_equal(ar_search_create(s, kind ? AR_SEARCH_RL : AR_SEARCH_TPE, seed, &q),
+                             AR_OK);
+            /* a flat-topped peak at lambda = 50 (log10 1.7); pop is worse than any ease */
+            double closest = 10;
+            for (int t = 0, ease = 0; ease < 8 && t < 200; t++) {
+                ar_point p;
+                assert_int_equal(ar_search_propose(q, &p), AR_OK);
+                double r = -1;
+                if (p.v[0] == 0) {
+                    double d = log10(p.v[1]) - 1.7;
+                    r = -d * d;
+                    closest = fmin(closest, fabs(d));
+                    ease++;
+                }
+                assert_int_equal(ar_search_observe(q, &p, r), AR_OK);
+            }
+            gap[kind] += closest / 8;
+            ar_search_free(q);
+        }
+    print_message("one-parameter arm, 8 trials of it: mean distance to the peak (decades) "
+                  "tpe %.3f rl %.3f\n",
+                  gap[0], gap[1]);
+    assert_true(gap[1] < gap[0]);
+    assert_true(gap[1] < 0.15);
+    ar_space_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_sample_and_points),
-        cmocka_unit_test(test_space_of_model), cmocka_unit_test(test_policies_beat_random),
-        cmocka_unit_test(test_rl_warm_start),  cmocka_unit_test(test_successive_halving),
-        cmocka_unit_test(test_kind_parse),     cmocka_unit_test(test_log_int),
+        cmocka_unit_test(test_parse_errors),         cmocka_unit_test(test_sample_and_points),
+        cmocka_unit_test(test_space_of_model),       cmocka_unit_test(test_policies_beat_random),
+        cmocka_unit_test(test_rl_warm_start),        cmocka_unit_test(test_successive_halving),
+        cmocka_unit_test(test_kind_parse),           cmocka_unit_test(test_log_int),
+        cmocka_unit_test(test_rl_one_parameter_arm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -363,8 +363,7 @@ static int n_cache_files(const char *dir) {
 /* Fits family with one parameter set through the cache; returns the model and adds its scores
  * for user 0 to out. */
 static ar_model *cache_fit(const ar_dataset *ds, const char *family, const char *param,
-                           const char *value, uint64_t seed, const char *dir, int *hits,
-                           float *out) {
+                           const char *value, uint64_t seed, ar_fit_cache *cache, float *out) {
     ar_model *m;
     ar_error err;
     assert_int_equal(ar_model_create(family, &m), AR_OK);
@@ -372,11 +371,15 @@ static ar_model *cache_fit(const ar_dataset *ds, const char *family, const char 
         assert_int_equal(ar_model_set(m, param, value, &err), AR_OK);
     ar_fit_options o = ar_fit_options_default();
     o.seed = seed;
-    o.cache_dir = dir;
-    o.cache_hits = hits;
+    o.cache = cache;
     assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
     assert_int_equal(ar_model_score(m, 0, NULL, NULL, 0, out), AR_OK);
     return m;
+}
+
+static void count_stored(void *data, const char *path) {
+    assert_non_null(strstr(path, ".model"));
+    ++*(int *)data;
 }
 
 /* The families that do not read the seed fit the same model for every seed (what lets the
@@ -388,9 +391,8 @@ static void test_seed_independent_families(void **state) {
     const char *fams[] = {"mostpop", "itemknn", "rp3beta", "ease", "ials", "bpr"};
     for (int f = 0; f < 6; f++) {
         float a[40], b[40];
-        int hits = 0;
-        ar_model *m1 = cache_fit(ds, fams[f], NULL, NULL, 1, NULL, &hits, a);
-        ar_model *m2 = cache_fit(ds, fams[f], NULL, NULL, 2, NULL, &hits, b);
+        ar_model *m1 = cache_fit(ds, fams[f], NULL, NULL, 1, NULL, a);
+        ar_model *m2 = cache_fit(ds, fams[f], NULL, NULL, 2, NULL, b);
         if (f < 4)
             assert_memory_equal(a, b, sizeof a);
         else
@@ -408,14 +410,15 @@ static void test_fit_cache(void **state) {
     char dir[300];
     path_in(dir, sizeof dir, "cache");
     float a[40], b[40];
-    int hits = 0;
+    int n_stored = 0;
+    ar_fit_cache fc = {dir, 0, 0, 0, count_stored, &n_stored};
 
     /* A miss fits and stores; the same fit again loads the same model. */
-    ar_model *m1 = cache_fit(ds, "ials", "factors", "8", 1, dir, &hits, a);
-    assert_int_equal(hits, 0);
+    ar_model *m1 = cache_fit(ds, "ials", "factors", "8", 1, &fc, a);
+    assert_int_equal(fc.hits, 0);
     assert_int_equal(n_cache_files(dir), 1);
-    ar_model *m2 = cache_fit(ds, "ials", "factors", "8", 1, dir, &hits, b);
-    assert_int_equal(hits, 1);
+    ar_model *m2 = cache_fit(ds, "ials", "factors", "8", 1, &fc, b);
+    assert_int_equal(fc.hits, 1);
     assert_memory_equal(a, b, sizeof a);
     ar_error err;
     assert_int_equal(ar_model_check_dataset(m2, ds, &err), AR_OK);
@@ -427,14 +430,14 @@ static void test_fit_cache(void **state) {
     ar_model_free(m2);
 
     /* iALS reads the seed: another seed or other parameters are another fit. */
-    ar_model_free(cache_fit(ds, "ials", "factors", "8", 2, dir, &hits, b));
-    ar_model_free(cache_fit(ds, "ials", "factors", "9", 1, dir, &hits, b));
-    assert_int_equal(hits, 1);
+    ar_model_free(cache_fit(ds, "ials", "factors", "8", 2, &fc, b));
+    ar_model_free(cache_fit(ds, "ials", "factors", "9", 1, &fc, b));
+    assert_int_equal(fc.hits, 1);
     assert_int_equal(n_cache_files(dir), 3);
     /* EASE does not: another seed loads the same fit. */
-    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, dir, &hits, a));
-    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 7, dir, &hits, b));
-    assert_int_equal(hits, 2);
+    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, &fc, a));
+    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 7, &fc, b));
+    assert_int_equal(fc.hits, 2);
     assert_memory_equal(a, b, sizeof a);
 
     /* Other training splits are another fit. */
@@ -443,10 +446,9 @@ static void test_fit_cache(void **state) {
     assert_int_equal(ar_model_set(m, "lambda", "50", &err), AR_OK);
     ar_fit_options o = ar_fit_options_default();
     o.train_mask = AR_MASK_TRAIN | AR_MASK_VALID;
-    o.cache_dir = dir;
-    o.cache_hits = &hits;
+    o.cache = &fc;
     assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
-    assert_int_equal(hits, 2);
+    assert_int_equal(fc.hits, 2);
     ar_model_free(m);
     assert_int_equal(n_cache_files(dir), 5);
 
@@ -454,8 +456,8 @@ static void test_fit_cache(void **state) {
     ar_dataset *other;
     assert_int_equal(ar_dataset_synthetic(60, 40, 8, 3, 6, &other), AR_OK);
     assert_true(ar_dataset_fingerprint(other) == ar_dataset_fingerprint(ds));
-    ar_model_free(cache_fit(other, "ease", "lambda", "50", 1, dir, &hits, b));
-    assert_int_equal(hits, 2);
+    ar_model_free(cache_fit(other, "ease", "lambda", "50", 1, &fc, b));
+    assert_int_equal(fc.hits, 2);
     ar_dataset_free(other);
     assert_int_equal(n_cache_files(dir), 6);
 
@@ -467,39 +469,54 @@ static void test_fit_cache(void **state) {
                      AR_OK);
     o = ar_fit_options_default();
     o.seed = 1;
-    o.cache_dir = dir;
-    o.cache_hits = &hits;
+    o.cache = &fc;
     assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
-    assert_int_equal(hits, 4);
+    assert_int_equal(fc.hits, 4);
     ar_model_free(m);
 
     /* A damaged file is a miss: the fit runs again and replaces it. */
     char cmd[700];
     snprintf(cmd, sizeof cmd, "for f in %s/ease-*.model; do truncate -s 100 \"$f\"; done", dir);
     assert_int_equal(system(cmd), 0);
-    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, dir, &hits, b));
-    assert_int_equal(hits, 4);
+    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, &fc, b));
+    assert_int_equal(fc.hits, 4);
     assert_memory_equal(a, b, sizeof a);
-    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, dir, &hits, b));
-    assert_int_equal(hits, 5);
+    ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, &fc, b));
+    assert_int_equal(fc.hits, 5);
+
+    /* Fits shorter than min_seconds are not stored. */
+    ar_fit_cache slow = {dir, 1e9, 0, 0, count_stored, &n_stored};
+    int before = n_cache_files(dir), stored_before = n_stored;
+    ar_model_free(cache_fit(ds, "ease", "lambda", "60", 1, &slow, b));
+    assert_int_equal(n_cache_files(dir), before);
+    assert_int_equal(n_stored, stored_before);
+    assert_true(n_stored >= 7);
 
     /* The size cap: the least recently used files go first. */
-    assert_int_equal(ar_model_create("ease", &m), AR_OK);
-    assert_int_equal(ar_model_set(m, "lambda", "60", &err), AR_OK);
-    o = ar_fit_options_default();
-    o.cache_dir = dir;
-    o.cache_max_bytes = 1;
-    assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
-    ar_model_free(m);
-    assert_int_equal(n_cache_files(dir), 0);
-
-    /* Fits shorter than cache_min_seconds are not stored. */
-    o.cache_max_bytes = 0;
-    o.cache_min_seconds = 1e9;
-    assert_int_equal(ar_model_create("ease", &m), AR_OK);
-    assert_int_equal(ar_model_fit(m, ds, &o, &err), AR_OK);
-    ar_model_free(m);
-    assert_int_equal(n_cache_files(dir), 0);
+    char dir2[300];
+    path_in(dir2, sizeof dir2, "cache2");
+    ar_fit_cache lru = {dir2, 0, 0, 0, NULL, NULL};
+    ar_model_free(cache_fit(ds, "ease", "lambda", "60", 1, &lru, a));
+    ar_model_free(cache_fit(ds, "ease", "lambda", "70", 1, &lru, b));
+    ar_model_free(cache_fit(ds, "ease", "lambda", "60", 1, &lru, b)); /* used again */
+    assert_int_equal(lru.hits, 1);
+    char cmd2[400];
+    snprintf(cmd2, sizeof cmd2, "stat -c %%s %s/ease-*.model | head -1", dir2);
+    FILE *p = popen(cmd2, "r");
+    long size = 0;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%ld", &size), 1);
+    pclose(p);
+    lru.max_bytes = (uint64_t)(2.5 * (double)size);
+    ar_model_free(cache_fit(ds, "ease", "lambda", "80", 1, &lru, b)); /* 70 goes */
+    assert_int_equal(n_cache_files(dir2), 2);
+    ar_model_free(cache_fit(ds, "ease", "lambda", "60", 1, &lru, b));
+    assert_int_equal(lru.hits, 2);
+    ar_model_free(cache_fit(ds, "ease", "lambda", "80", 1, &lru, b));
+    assert_int_equal(lru.hits, 3);
+    lru.max_bytes = 1;
+    ar_model_free(cache_fit(ds, "ease", "lambda", "90", 1, &lru, b));
+    assert_int_equal(n_cache_files(dir2), 0);
     ar_dataset_free(ds);
 }
 
