@@ -608,10 +608,9 @@ static double json_num(json_t *o, const char *key) {
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-/* Runs one trial in a worker and records it as a child run of the session. */
 /* The fit-cache files a trial of spec saved, remembered so they can be dropped if the candidate
- * is eliminated: only fully evaluated candidates can be a champion or a blend's member, and the
- * cache's room is best kept for them. */
+ * fails or is eliminated: only fully evaluated candidates can be a champion or a blend's member,
+ * and the cache's room is best kept for them. */
 static void note_stored(autotrain *a, const char *spec, json_t *files) {
     if (!json_is_array(files) || !json_array_size(files) ||
         (!a->stored && !(a->stored = json_object())))
@@ -635,6 +634,7 @@ static void drop_stored(autotrain *a, const char *spec) {
         json_object_del(a->stored, spec);
 }
 
+/* Runs one trial in a worker and records it as a child run of the session. */
 static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint64_t seed,
                            int final, const char *tag, ar_agent_outcome *out, ar_error *err) {
     memset(out, 0, sizeof *out);
@@ -829,6 +829,7 @@ static ar_status at_feedback(void *self, const char *candidate, const ar_agent_o
     char why[1024];
     int64_t ev[2] = {metric_id(a, o->run), 0};
     if (!o->ok) {
+        drop_stored(a, candidate);
         snprintf(why, sizeof why, "rejected: the trial failed (%s: %.400s)", o->status, o->reason);
         return decide_log(a, o->run, AR_ACTION_REJECT, NULL, 0, why, err);
     }
