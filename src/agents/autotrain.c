@@ -347,9 +347,33 @@ static double cost_of(autotrain *a, const char *name) {
     return f && f->n ? f->seconds / f->n : 0;
 }
 
-/* The time to keep for the final refit and test of the champion. */
-static double reserve(const autotrain *a) {
-    return a->champ && a->o.final_test ? 1.5 * a->champ_seconds + 5 : 0;
+/* What fitting spec from scratch costs: the sum, over its base learners, of their family's
+ * mean cost per fitted trial (the cost model's table; cached trials do not count there). */
+static double fit_cost(autotrain *a, json_t *spec) {
+    json_t *model = json_object_get(spec, "model");
+    if (json_is_string(model))
+        return cost_of(a, json_string_value(model));
+    double sum = 0;
+    const char *key;
+    size_t i;
+    json_t *v;
+    if (json_is_object(spec))
+        json_object_foreach(spec, key, v) sum += fit_cost(a, v);
+    else if (json_is_array(spec))
+        json_array_foreach(spec, i, v) sum += fit_cost(a, v);
+    return sum;
+}
+
+/* The time to keep for the final refit and test of the champion: the refit on train + valid
+ * never comes from the fit cache, so it costs what fitting the champion from scratch does,
+ * however fast its (cached) trial was. */
+static double reserve(autotrain *a) {
+    if (!a->champ || !a->o.final_test)
+        return 0;
+    json_t *spec = json_loads(a->champ, 0, NULL);
+    double fit = spec ? fit_cost(a, spec) : 0;
+    json_decref(spec);
+    return 1.5 * fmax(a->champ_seconds, fit) + 5;
 }
 
 /* -- perceive -------------------------------------------------------------------------------- */
