@@ -441,7 +441,7 @@ ar_status ar__training_matrix(const ar_dataset *ds, const ar_fit_options *o, ar_
 }
 
 /* -- the fit cache -----------------------------------------------------------------------------
- * One file per fit, "<cache_dir>/<family>-<key>.model", in the model file format; the key hashes
+ * One file per fit, "<dir>/<family>-<key>.model", in the model file format; the key hashes
  * everything a zoo model's fit depends on: the dataset's interactions, the options that shape
  * the training matrix, the family and its parameters, and the seed if the family reads it. A loaded
  * file must also say the same family, parameters, dataset fingerprint and sizes, so a hash
