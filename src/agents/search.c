@@ -378,36 +378,35 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
     if (dim < 0)
         return 0;
     /* The three best distinct points, best first. */
-    double x[3], y[3];
-    size_t best[3];
+    struct {
+        double x, y;
+        size_t k;
+    } b3[3], t;
     int nb = 0;
     for (size_t k = 0; k < n; k++) {
         if (isnan(o[k].reward) || !o[k].p.active[dim])
             continue;
         double u = ar__to_unit(&q->s->p[dim], o[k].p.v[dim]), r = o[k].reward;
         int j = 0;
-        while (j < nb && fabs(x[j] - u) > 1e-9)
+        while (j < nb && fabs(b3[j].x - u) > 1e-9)
             j++;
         if (j < nb) { /* seen before: keep its better reward */
-            if (r <= y[j])
+            if (r <= b3[j].y)
                 continue;
         } else if (nb < 3) {
             nb++; /* a new slot */
         } else {  /* replaces the worst of the three, if better */
             j = 2;
-            if (r <= y[2])
+            if (r <= b3[2].y)
                 continue;
         }
-        x[j] = u, y[j] = r, best[j] = k;
-        for (; j > 0 && y[j] > y[j - 1]; j--) {
-            double tx = x[j], ty = y[j];
-            size_t tb = best[j];
-            x[j] = x[j - 1], y[j] = y[j - 1], best[j] = best[j - 1];
-            x[j - 1] = tx, y[j - 1] = ty, best[j - 1] = tb;
-        }
+        b3[j].x = u, b3[j].y = r, b3[j].k = k;
+        for (; j > 0 && b3[j].y > b3[j - 1].y; j--)
+            t = b3[j], b3[j] = b3[j - 1], b3[j - 1] = t;
     }
     if (nb < 3)
         return 0;
+    double x[3] = {b3[0].x, b3[1].x, b3[2].x}, y[3] = {b3[0].y, b3[1].y, b3[2].y};
     /* y = a u^2 + b u + c through the three points */
     double d01 = (y[0] - y[1]) / (x[0] - x[1]), d02 = (y[0] - y[2]) / (x[0] - x[2]);
     double a = (d01 - d02) / (x[1] - x[2]);
@@ -421,7 +420,7 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
         if (o[k].p.active[dim] &&
             fabs(ar__to_unit(&q->s->p[dim], o[k].p.v[dim]) - v) < PARABOLA_GAP)
             return 0;
-    *pt = o[best[0]].p;
+    *pt = o[b3[0].k].p;
     pt->v[dim] = ar__from_unit(&q->s->p[dim], v);
     return 1;
 }

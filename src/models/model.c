@@ -599,22 +599,12 @@ ar_status ar_model_fit(ar_model *m, const ar_dataset *ds, const ar_fit_options *
                         "positions only",
                         m->impl->name);
     drop_state(m);
-    if (m->impl->fit_dataset) { /* composites build their members' matrices themselves */
-        m->n_users = ar_dataset_n_users(ds);
-        m->n_items = ar_dataset_n_items(ds);
-        m->fingerprint = ar_dataset_fingerprint(ds);
-        ar_status st = m->impl->fit_dataset(m, ds, o, err);
-        if (st) {
-            drop_state(m);
-            return st;
-        }
-        m->fitted = 1;
-        return AR_OK;
-    }
     m->n_users = ar_dataset_n_users(ds);
     m->n_items = ar_dataset_n_items(ds);
     m->fingerprint = ar_dataset_fingerprint(ds);
-    ar_status st = o->cache ? fit_cached(m, ds, o, err) : fit_matrix(m, ds, o, err);
+    ar_status st = m->impl->fit_dataset ? m->impl->fit_dataset(m, ds, o, err) /* composites */
+                   : o->cache           ? fit_cached(m, ds, o, err)
+                                        : fit_matrix(m, ds, o, err);
     if (st) {
         drop_state(m);
         return st;
