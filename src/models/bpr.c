@@ -1279,16 +1279,6 @@ static ar_status load(ar_model *m, const ar__secfile *f) {
     memcpy(meta, p, sizeof meta);
     if (meta[0] != (uint64_t)ar__p(m, P_FACTORS))
         return ar__secfile_corrupt(f, "factor count differs from the parameters");
-    for (int c = 0; c < N_PARAMS; c++) {
-        const ar_param_def *d = &params[c];
-        if (d->type != AR_PARAM_CATEGORICAL)
-            continue;
-        int n_choices = 1;
-        for (const char *ch = d->choices; *ch; ch++)
-            n_choices += *ch == '|';
-        if (ar__p(m, c) < 0 || ar__p(m, c) >= n_choices)
-            return ar__secfile_corrupt(f, "categorical parameter out of range");
-    }
     s->k = (int32_t)meta[0];
     s->seed = meta[1];
     uint64_t nu = (uint64_t)m->n_users, ni = (uint64_t)m->n_items, k = (uint64_t)s->k;

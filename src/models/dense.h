@@ -40,4 +40,14 @@ void ar__ials_solve_ref(const ar__ials_cfg *cfg, const ar_csr *r, const float *y
 /* Floating-point operations one ar__ials_solve call performs (for the benchmark). */
 double ar__ials_solve_flops(const ar__ials_cfg *cfg, const ar_csr *r);
 
+/* -- shared -------------------------------------------------------------------------------- */
+
+/* Fixed chunks of ar__gram's reduction, so its summation order ignores the thread count. */
+#define AR__GRAM_CHUNKS 8
+
+/* g (k x k, full, row-major) = scale * Y^T Y for y (n x k row-major), as the fixed-order sum of
+ * AR__GRAM_CHUNKS single-threaded ssyrk products spread over nt threads.
+ * part: AR__GRAM_CHUNKS * k * k floats. */
+void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float *part, int nt);
+
 #endif

@@ -87,20 +87,8 @@ typedef struct state {
     float *w, *v, *g;
 } state;
 
-/* The hot loops are compiled twice, for AVX2 and for the baseline, and picked at load time
- * (the default build flags target plain x86-64). The choice depends on the machine only, so
- * results stay the same for any thread count. */
-#if defined(__x86_64__) && defined(__linux__) &&                                                   \
-    ((defined(__GNUC__) && !defined(__clang__)) || (defined(__clang__) && __clang_major__ >= 14))
-#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define SIMD_CLONES
-#endif
-
 /* Rows per CG block (one sgemm each for the Gramian products) and per scoring block. */
 #define BLOCK 64
-/* Fixed chunks of the Gramian's reduction, so its summation order ignores the thread count. */
-#define GRAM_CHUNKS 8
 
 static inline float dot(const float *restrict a, const float *restrict b, int32_t k) {
     float s = 0;
@@ -134,14 +122,12 @@ static float *align64(float *p) {
     return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
 }
 
-/* g (k x k, full, row-major) = scale * Y^T Y for y (n x k row-major), as the fixed-order sum of
- * GRAM_CHUNKS partial ssyrk products. part: GRAM_CHUNKS * k * k floats. */
-static void gram(const float *y, int32_t n, int32_t k, float scale, float *g, float *part, int nt) {
+void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float *part, int nt) {
     size_t kk = (size_t)k * (size_t)k;
 #pragma omp parallel for schedule(static, 1) num_threads(nt)
-    for (int c = 0; c < GRAM_CHUNKS; c++) {
-        int32_t b = (int32_t)((int64_t)n * c / GRAM_CHUNKS);
-        int32_t e = (int32_t)((int64_t)n * (c + 1) / GRAM_CHUNKS);
+    for (int c = 0; c < AR__GRAM_CHUNKS; c++) {
+        int32_t b = (int32_t)((int64_t)n * c / AR__GRAM_CHUNKS);
+        int32_t e = (int32_t)((int64_t)n * (c + 1) / AR__GRAM_CHUNKS);
         float *p = part + (size_t)c * kk;
         memset(p, 0, kk * sizeof *p);
         if (e > b)
@@ -151,7 +137,7 @@ static void gram(const float *y, int32_t n, int32_t k, float scale, float *g, fl
     for (int32_t i = 0; i < k; i++)
         for (int32_t j = i; j < k; j++) {
             float s = 0;
-            for (int c = 0; c < GRAM_CHUNKS; c++)
+            for (int c = 0; c < AR__GRAM_CHUNKS; c++)
                 s += part[(size_t)c * kk + (size_t)i * (size_t)k + (size_t)j];
             g[(size_t)i * (size_t)k + (size_t)j] = g[(size_t)j * (size_t)k + (size_t)i] = scale * s;
         }
@@ -187,8 +173,8 @@ static void solve_row_exact(const ar__ials_cfg *c, const ar_csr *r, const float 
 
 /* ap += lambda p + sum_j c_j (y_j . p) y_j over the row's n gathered observations (yg: n x k,
  * cv: n confidences). */
-SIMD_CLONES static void sparse_apply(int32_t k, const float *yg, const float *cv, int64_t n,
-                                     float lam, const float *p, float *ap) {
+AR__SIMD_CLONES static void sparse_apply(int32_t k, const float *yg, const float *cv, int64_t n,
+                                         float lam, const float *p, float *ap) {
     axpy(lam, p, ap, k);
     for (int64_t q = 0; q < n; q++) {
         const float *yj = yg + (size_t)q * (size_t)k;
@@ -201,9 +187,10 @@ SIMD_CLONES static void sparse_apply(int32_t k, const float *yg, const float *cv
  * read contiguous memory instead of missing the cache on y's rows every step, and the
  * Gramian products of the whole block are one sgemm per step. gm: k x k; rr, pp, ap:
  * BLOCK x k scratch each; rs: BLOCK. */
-SIMD_CLONES static void solve_block_cg(const ar__ials_cfg *c, const ar_csr *r, const float *y,
-                                       int32_t r0, int32_t r1, const float *gm, float *x, float *rr,
-                                       float *pp, float *ap, float *rs, float *yg, float *cv) {
+AR__SIMD_CLONES static void solve_block_cg(const ar__ials_cfg *c, const ar_csr *r, const float *y,
+                                           int32_t r0, int32_t r1, const float *gm, float *x,
+                                           float *rr, float *pp, float *ap, float *rs, float *yg,
+                                           float *cv) {
     int32_t k = c->k, bs = r1 - r0;
     int64_t base = r->indptr[r0];
     for (int64_t q = base; q < r->indptr[r1]; q++) {
@@ -293,7 +280,7 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
     size_t slot = c->solver == AR__IALS_EXACT
                       ? round_up16(kk) + round_up16((size_t)k) + round_up16((size_t)max_nnz * k)
                       : 3 * bk + round_up16(BLOCK) + round_up16(gather * k) + round_up16(gather);
-    size_t shared = round_up16(kk) + (size_t)GRAM_CHUNKS * kk;
+    size_t shared = round_up16(kk) + (size_t)AR__GRAM_CHUNKS * kk;
     float *mem = ar__alloc_array(shared + (size_t)nt * slot + 16, sizeof *mem);
     if (!mem) {
         ar__free(bstart);
@@ -302,7 +289,7 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
     float *base = align64(mem);
     float *gm = base, *part = base + round_up16(kk), *slots = base + shared;
     openblas_set_num_threads(1);
-    gram(y, r->n_cols, k, c->alpha0, gm, part, nt);
+    ar__gram(y, r->n_cols, k, c->alpha0, gm, part, nt);
 #pragma omp parallel num_threads(nt)
     {
 #ifdef _OPENMP
@@ -439,7 +426,7 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
     s->w = ar__alloc_array((size_t)m->n_users * (size_t)k, sizeof *s->w);
     s->v = ar__alloc_array((size_t)m->n_items * (size_t)k, sizeof *s->v);
     s->g = ar__alloc_array((size_t)k * (size_t)k, sizeof *s->g);
-    float *part = ar__alloc_array((size_t)GRAM_CHUNKS * (size_t)k * (size_t)k, sizeof *part);
+    float *part = ar__alloc_array((size_t)AR__GRAM_CHUNKS * (size_t)k * (size_t)k, sizeof *part);
     if (!s->w || !s->v || !s->g || !part) {
         ar__free(part);
         return ar__fail(err, AR_ENOMEM, "ials: out of memory for the factors");
@@ -459,7 +446,7 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
     }
     if (!st) {
         openblas_set_num_threads(1);
-        gram(s->v, m->n_items, k, 1.0f, s->g, part, nt);
+        ar__gram(s->v, m->n_items, k, 1.0f, s->g, part, nt);
     }
     ar__free(part);
     return st;
@@ -537,7 +524,7 @@ static int fold_in(const ar_model *m, const int32_t *items, const float *values,
 }
 
 /* scores[i] = v_i . w for every item. */
-SIMD_CLONES static void score_vec(const ar_model *m, const float *w, float *scores) {
+AR__SIMD_CLONES static void score_vec(const ar_model *m, const float *w, float *scores) {
     const state *s = m->state;
     int32_t k = (int32_t)ar__p(m, P_FACTORS);
     for (int32_t i = 0; i < m->n_items; i++)

@@ -437,66 +437,18 @@ void ar__itemsim_explain(const ar_model *m, int32_t user, const int32_t *items, 
     }
 }
 
-enum { TAG_INDPTR = AR__MODEL_TAG_STATE, TAG_INDICES, TAG_VALUES };
+enum { TAG_W = AR__MODEL_TAG_STATE };
 
 void ar__itemsim_save(const ar_model *m, ar__secw *w) {
-    const ar_csr *x = &((const ar__itemsim_state *)m->state)->w;
-    ar__secw_add(w, TAG_INDPTR, 8, (uint64_t)x->n_rows + 1, 0, x->indptr);
-    ar__secw_add(w, TAG_INDICES, 4, (uint64_t)x->nnz, 0, x->indices);
-    ar__secw_add(w, TAG_VALUES, 4, (uint64_t)x->nnz, 0, x->values);
-}
-
-/* Number of '|'-separated choices. */
-static int n_choices(const char *choices) {
-    int n = 1;
-    for (const char *c = choices; *c; c++)
-        n += *c == '|';
-    return n;
+    ar__model_csr_save(w, TAG_W, &((const ar__itemsim_state *)m->state)->w);
 }
 
 ar_status ar__itemsim_load(ar_model *m, const ar__secfile *f) {
-    for (int i = 0; i < m->impl->n_params; i++) {
-        const ar_param_def *d = &m->impl->params[i];
-        double v = m->param[i];
-        if ((d->type == AR_PARAM_CATEGORICAL &&
-             (v != floor(v) || v < 0 || v >= n_choices(d->choices))) ||
-            (d->type == AR_PARAM_BOOL && v != 0 && v != 1) ||
-            (d->type == AR_PARAM_INT && v != floor(v)))
-            return ar__secfile_corrupt(f, "parameter out of range");
-    }
     ar__itemsim_state *s = ar__calloc(1, sizeof *s);
     if (!s)
         return AR_ENOMEM;
     m->state = s;
-    const int32_t n = m->n_items;
-    ar_csr *w = &s->w;
-    w->n_rows = w->n_cols = n;
-    const void *p;
-    ar_status st = ar__model_array(f, TAG_INDPTR, 8, (uint64_t)n + 1, &p);
-    if (st)
-        return st;
-    w->indptr = (int64_t *)p;
-    if (w->indptr[0] != 0)
-        return ar__secfile_corrupt(f, "similarity row offsets do not start at 0");
-    for (int32_t r = 0; r < n; r++)
-        if (w->indptr[r + 1] < w->indptr[r] || w->indptr[r + 1] - w->indptr[r] > n)
-            return ar__secfile_corrupt(f, "similarity row offsets are not increasing");
-    w->nnz = w->indptr[n];
-    if ((st = ar__model_array(f, TAG_INDICES, 4, (uint64_t)w->nnz, &p)))
-        return st;
-    w->indices = (int32_t *)p;
-    if ((st = ar__model_array(f, TAG_VALUES, 4, (uint64_t)w->nnz, &p)))
-        return st;
-    w->values = (float *)p;
-    for (int32_t r = 0; r < n; r++)
-        for (int64_t i = w->indptr[r]; i < w->indptr[r + 1]; i++) {
-            int32_t c = w->indices[i];
-            if (c < 0 || c >= n || (i > w->indptr[r] && c <= w->indices[i - 1]))
-                return ar__secfile_corrupt(f, "similarity column out of range or out of order");
-            if (!isfinite(w->values[i]))
-                return ar__secfile_corrupt(f, "non-finite similarity");
-        }
-    return AR_OK;
+    return ar__model_csr(f, TAG_W, m->n_items, m->n_items, &s->w);
 }
 
 void ar__itemsim_free_state(ar_model *m) {

@@ -72,8 +72,7 @@ void ar__itemsim_score(const ar_model *m, int32_t user, const int32_t *items, co
 void ar__itemsim_explain(const ar_model *m, int32_t user, const int32_t *items, const float *values,
                          int32_t n, int32_t item, float *weights, float *ws);
 void ar__itemsim_save(const ar_model *m, ar__secw *w);
-/* Loads and validates W (indices in range and strictly ascending per row, finite values) and
- * the family's categorical parameters (each an integer below its number of choices). */
+/* Loads and validates W (ar__model_csr's checks; ar_model_load has checked the parameters). */
 ar_status ar__itemsim_load(ar_model *m, const ar__secfile *f);
 void ar__itemsim_free_state(ar_model *m);
 

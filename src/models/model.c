@@ -24,8 +24,8 @@
 #endif
 
 static const ar__model_impl *const registry[] = {
-    &ar__mostpop_impl, &ar__itemknn_impl, &ar__rp3beta_impl,
-    &ar__ease_impl,    &ar__ials_impl,    &ar__bpr_impl,
+    &ar__mostpop_impl, &ar__itemknn_impl, &ar__rp3beta_impl, &ar__ease_impl,
+    &ar__ials_impl,    &ar__bpr_impl,     &ar__bspm_impl,
 };
 #define N_MODELS (sizeof registry / sizeof registry[0])
 
@@ -955,6 +955,64 @@ ar_status ar__model_array(const ar__secfile *f, uint32_t tag, uint32_t elem_size
     return ar__secfile_need(f, tag, elem_size, count, out, "model state has the wrong size");
 }
 
+/* Whether v is a value parameter d can take: in range, whole for integers, a choice's index. */
+static int param_valid(const ar_param_def *d, double v) {
+    if (!isfinite(v))
+        return 0;
+    switch (d->type) {
+    case AR_PARAM_CATEGORICAL: {
+        int n = 1;
+        for (const char *c = d->choices; *c; c++)
+            n += *c == '|';
+        return v == floor(v) && v >= 0 && v < n;
+    }
+    case AR_PARAM_BOOL:
+        return v == 0 || v == 1;
+    case AR_PARAM_INT:
+        return v == floor(v) && v >= d->lo && v <= d->hi;
+    default:
+        return v >= d->lo && v <= d->hi;
+    }
+}
+
+void ar__model_csr_save(ar__secw *w, uint32_t tag, const ar_csr *x) {
+    ar__secw_add(w, tag, 8, (uint64_t)x->n_rows + 1, 0, x->indptr);
+    ar__secw_add(w, tag + 1, 4, (uint64_t)x->nnz, 0, x->indices);
+    ar__secw_add(w, tag + 2, 4, (uint64_t)x->nnz, 0, x->values);
+}
+
+ar_status ar__model_csr(const ar__secfile *f, uint32_t tag, int32_t n_rows, int32_t n_cols,
+                        ar_csr *out) {
+    out->n_rows = n_rows;
+    out->n_cols = n_cols;
+    const void *p;
+    ar_status st = ar__model_array(f, tag, 8, (uint64_t)n_rows + 1, &p);
+    if (st)
+        return st;
+    out->indptr = (int64_t *)p;
+    if (out->indptr[0] != 0)
+        return ar__secfile_corrupt(f, "sparse matrix row offsets do not start at 0");
+    for (int32_t r = 0; r < n_rows; r++)
+        if (out->indptr[r + 1] < out->indptr[r] || out->indptr[r + 1] - out->indptr[r] > n_cols)
+            return ar__secfile_corrupt(f, "sparse matrix row offsets are not increasing");
+    out->nnz = out->indptr[n_rows];
+    if ((st = ar__model_array(f, tag + 1, 4, (uint64_t)out->nnz, &p)))
+        return st;
+    out->indices = (int32_t *)p;
+    if ((st = ar__model_array(f, tag + 2, 4, (uint64_t)out->nnz, &p)))
+        return st;
+    out->values = (float *)p;
+    for (int32_t r = 0; r < n_rows; r++)
+        for (int64_t i = out->indptr[r]; i < out->indptr[r + 1]; i++) {
+            int32_t c = out->indices[i];
+            if (c < 0 || c >= n_cols || (i > out->indptr[r] && c <= out->indices[i - 1]))
+                return ar__secfile_corrupt(f, "sparse matrix column out of range or out of order");
+            if (!isfinite(out->values[i]))
+                return ar__secfile_corrupt(f, "non-finite value in a sparse matrix");
+        }
+    return AR_OK;
+}
+
 ar_status ar_model_load(const char *path, ar_model **out, ar_error *err) {
     *out = NULL;
     ar__secfile f;
@@ -982,11 +1040,7 @@ ar_status ar_model_load(const char *path, ar_model **out, ar_error *err) {
         goto fail;
     memcpy(m->param, params, (size_t)m->impl->n_params * sizeof(double));
     for (int i = 0; i < m->impl->n_params; i++) {
-        const ar_param_def *d = &m->impl->params[i];
-        double v = m->param[i];
-        int ok = isfinite(v) && (d->type == AR_PARAM_CATEGORICAL || d->type == AR_PARAM_BOOL ||
-                                 (v >= d->lo && v <= d->hi));
-        if (!ok) {
+        if (!param_valid(&m->impl->params[i], m->param[i])) {
             st = ar__secfile_corrupt(&f, "parameter out of range");
             goto fail;
         }

@@ -89,12 +89,31 @@ ar_status ar__training_matrix(const ar_dataset *ds, const ar_fit_options *o, ar_
 /* Bytes of memory available to a fit: o->memory_limit, or MemAvailable from /proc/meminfo. */
 size_t ar__memory_available(const ar_fit_options *o);
 
+/* The rows and columns of a CSR matrix as three sections: tag (indptr, int64), tag + 1
+ * (indices, int32) and tag + 2 (values, float32). */
+void ar__model_csr_save(ar__secw *w, uint32_t tag, const ar_csr *x);
+/* Points out's arrays into f's sections saved by ar__model_csr_save, after checking them:
+ * n_rows x n_cols, offsets from 0 and non-decreasing, columns in range and strictly ascending
+ * per row, finite values. */
+ar_status ar__model_csr(const ar__secfile *f, uint32_t tag, int32_t n_rows, int32_t n_cols,
+                        ar_csr *out);
+
+/* The hot loops marked so are compiled twice, for AVX2 and for the baseline, and picked at
+ * load time (the default build flags target plain x86-64). The choice depends on the machine
+ * only, so results stay the same for any thread count. */
+#if defined(__x86_64__) && defined(__linux__) &&                                                   \
+    ((defined(__GNUC__) && !defined(__clang__)) || (defined(__clang__) && __clang_major__ >= 14))
+#define AR__SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define AR__SIMD_CLONES
+#endif
+
 /* Polls the cancel flag. */
 static inline int ar__canceled(const ar_fit_options *o) {
     return o->cancel && *o->cancel;
 }
 
 extern const ar__model_impl ar__mostpop_impl, ar__itemknn_impl, ar__rp3beta_impl, ar__ease_impl,
-    ar__ials_impl, ar__bpr_impl;
+    ar__ials_impl, ar__bpr_impl, ar__bspm_impl;
 
 #endif

@@ -1,7 +1,9 @@
-/* Unit tests for the dense models (src/models/ease.c, src/models/ials.c): EASE against a dense
- * double-precision inverse, one iALS half-epoch (Cholesky and CG paths) against the naive
- * normal-equation reference, 1 vs 2 threads bitwise, save / load round trips, corrupt and
- * truncated model files, EASE refusing a too small memory limit, fold-in and explanations. */
+/* Unit tests for the dense models (src/models/ease.c, src/models/ials.c, src/models/bspm.c):
+ * EASE against a dense double-precision inverse, one iALS half-epoch (Cholesky and CG paths)
+ * against the naive normal-equation reference, BSPM against its equations in double (exact
+ * eigenvectors, literal RK4 steps), 1 vs 2 threads bitwise, save / load round trips, corrupt
+ * and truncated model files, EASE refusing a too small memory limit, fold-in and
+ * explanations. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include "core/core.h"
 #include "models/dense.h"
 
+#include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +243,141 @@ static void test_ials_cg_matches_reference(void **state) {
     check_half_step(AR__IALS_CG, 1, 0.0f, 10.0);
 }
 
+/* -- BSPM ------------------------------------------------------------------------------------ */
+
+/* out (n) = in (n) P, P = R^T R (r: n_users x n dense, double). */
+static void times_p(const double *r, int nu, int n, const double *in, double *out) {
+    for (int i = 0; i < n; i++)
+        out[i] = 0;
+    for (int u = 0; u < nu; u++) {
+        double t = 0;
+        for (int j = 0; j < n; j++)
+            t += in[j] * r[u * n + j];
+        for (int i2 = 0; i2 < n; i2++)
+            out[i2] += t * r[u * n + i2];
+    }
+}
+
+/* The BSPM scores of every user from its equations (bspm.c's header) in double: the exact
+ * eigenvectors of P (LAPACK dsyevd), the blurring's Euler step, the sharpening's RK4 steps
+ * taken literally (k1..k4). */
+static double *bspm_ref(const ar_csr *x, int k, double beta, double tb, double ts, int steps) {
+    int nu = x->n_rows, n = x->n_cols;
+    double *r = calloc((size_t)nu * n, sizeof *r), *du = calloc((size_t)nu, sizeof *du),
+           *di = calloc((size_t)n, sizeof *di), *p = calloc((size_t)n * n, sizeof *p),
+           *ev = calloc((size_t)n, sizeof *ev), *out = calloc((size_t)nu * n, sizeof *out);
+    for (int u = 0; u < nu; u++)
+        for (int64_t q = x->indptr[u]; q < x->indptr[u + 1]; q++) {
+            r[u * n + x->indices[q]] = x->values[q];
+            du[u] += x->values[q];
+            di[x->indices[q]] += x->values[q];
+        }
+    for (int u = 0; u < nu; u++)
+        for (int i = 0; i < n; i++)
+            if (r[u * n + i] != 0)
+                r[u * n + i] /= sqrt(du[u]) * sqrt(di[i]);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            for (int u = 0; u < nu; u++)
+                p[i * n + j] += r[u * n + i] * r[u * n + j];
+    assert_int_equal(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'L', n, p, n, ev), 0);
+    double s[64], hist[64], t[64], k1[64], k2[64], k3[64], k4[64], tmp[64];
+    assert_true(n <= 64);
+    for (int u = 0; u < nu; u++) {
+        for (int i = 0; i < n; i++)
+            hist[i] = 0;
+        for (int64_t q = x->indptr[u]; q < x->indptr[u + 1]; q++)
+            hist[x->indices[q]] = x->values[q];
+        /* ideal: hist D^-1/2 V V^T D^1/2 over the k largest eigenvalues with energy */
+        for (int i = 0; i < n; i++)
+            s[i] = 0;
+        for (int c = n - 1; c >= n - k && c >= 0; c--) {
+            if (!(ev[c] > 1e-6 * ev[n - 1]))
+                break;
+            double a = 0;
+            for (int j = 0; j < n; j++)
+                if (di[j] > 0)
+                    a += hist[j] / sqrt(di[j]) * p[j * n + c];
+            for (int i = 0; i < n; i++)
+                s[i] += beta * a * p[i * n + c] * sqrt(di[i]);
+        }
+        times_p(r, nu, n, hist, t);
+        for (int i = 0; i < n; i++)
+            s[i] += hist[i] + tb * (t[i] - hist[i]);
+        double h = steps > 0 ? ts / steps : 0;
+        for (int st = 0; st < steps; st++) {
+            times_p(r, nu, n, s, k1);
+            for (int i = 0; i < n; i++)
+                k1[i] = -k1[i], tmp[i] = s[i] + h / 2 * k1[i];
+            times_p(r, nu, n, tmp, k2);
+            for (int i = 0; i < n; i++)
+                k2[i] = -k2[i], tmp[i] = s[i] + h / 2 * k2[i];
+            times_p(r, nu, n, tmp, k3);
+            for (int i = 0; i < n; i++)
+                k3[i] = -k3[i], tmp[i] = s[i] + h * k3[i];
+            times_p(r, nu, n, tmp, k4);
+            for (int i = 0; i < n; i++)
+                s[i] += h / 6 * (k1[i] + 2 * k2[i] + 2 * k3[i] - k4[i]); /* k4 = -(tmp P) */
+        }
+        for (int i = 0; i < n; i++)
+            out[(size_t)u * n + i] = s[i];
+    }
+    free(r), free(du), free(di), free(p), free(ev);
+    return out;
+}
+
+static void check_bspm(const char *params, int k, double beta, double tb, double ts, int steps) {
+    ar_dataset *ds = synthetic();
+    ar_csr *x;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+    ar_model *m = fitted("bspm", ds, params, 2);
+    size_t n = (size_t)x->n_cols;
+    float *got = all_scores(m, x);
+    double *want = bspm_ref(x, k, beta, tb, ts, steps);
+    for (int32_t u = 0; u < x->n_rows; u++) {
+        float w[64];
+        for (size_t i = 0; i < n; i++)
+            w[i] = (float)want[u * n + i];
+        double d = max_rel_diff(got + u * n, w, n);
+        if (!(d < 1e-4))
+            fail_msg("bspm %s user %d: %g from the reference", params, u, d);
+        /* fold-in is the same filter; explanations sum to the score */
+        int64_t b = x->indptr[u], e = x->indptr[u + 1];
+        float fold[64];
+        assert_int_equal(
+            ar_model_score(m, -1, x->indices + b, x->values + b, (int32_t)(e - b), fold), AR_OK);
+        assert_memory_equal(fold, got + u * n, n * sizeof *fold);
+        int32_t items[64];
+        float wt[64];
+        int32_t n_got;
+        assert_int_equal(ar_model_explain(m, u, x->indices + b, x->values + b, (int32_t)(e - b),
+                                          (int32_t)(u % n), 64, items, wt, &n_got),
+                         AR_OK);
+        double sum = 0;
+        for (int32_t j = 0; j < n_got; j++)
+            sum += wt[j];
+        assert_int_equal(n_got, e - b);
+        double sc = got[u * n + (size_t)(u % n)];
+        if (!(fabs(sum - sc) < 1e-4 * (1 + fabs(sc))))
+            fail_msg("bspm %s user %d: explanations sum to %g, score %g", params, u, sum, sc);
+    }
+    free(got), free(want);
+    ar_model_free(m);
+    ar_csr_free(x);
+    ar_dataset_free(ds);
+}
+
+static void test_bspm_matches_reference(void **state) {
+    (void)state;
+    /* the paper's Gowalla shape at a small rank; many subspace iterations, so the randomized
+     * SVD has converged to the exact eigenvectors */
+    check_bspm("{\"factors\": 6, \"svd_iters\": 50}", 6, 0.2, 1, 2.5, 1);
+    /* GF-CF (no sharpening), more vectors than the rank (all kept), two RK4 steps */
+    check_bspm("{\"factors\": 100, \"ideal_weight\": 0.3, \"sharp_steps\": 0}", 100, 0.3, 1, 0, 0);
+    check_bspm("{\"factors\": 0, \"blur_time\": 0.5, \"sharp_time\": 1, \"sharp_steps\": 2}", 0, 0,
+               0.5, 1, 2);
+}
+
 /* -- models: determinism, persistence, fold-in ------------------------------------------------ */
 
 static void check_threads(const char *name, const char *params, ar_dataset *ds) {
@@ -264,6 +402,8 @@ static void test_threads_bitwise(void **state) {
     ar_dataset *ds;
     assert_int_equal(ar_dataset_synthetic(200, 1100, 20, 4, 5, &ds), AR_OK);
     check_threads("ease", "{\"lambda\": 20}", ds);
+    assert_int_equal(ar_dataset_synthetic(300, 2500, 20, 4, 5, &ds), AR_OK);
+    check_threads("bspm", "{\"factors\": 24}", ds);
 }
 
 static void check_round_trip(const char *name, const char *params) {
@@ -325,6 +465,7 @@ static void test_save_load(void **state) {
     (void)state;
     check_round_trip("ials", "{\"factors\": 10, \"epochs\": 3}");
     check_round_trip("ease", "{\"lambda\": 20}");
+    check_round_trip("bspm", "{\"factors\": 8}");
 }
 
 static void test_ials_fold_in(void **state) {
@@ -392,6 +533,7 @@ int main(void) {
         cmocka_unit_test(test_ease_refuses_without_memory),
         cmocka_unit_test(test_ials_exact_matches_reference),
         cmocka_unit_test(test_ials_cg_matches_reference),
+        cmocka_unit_test(test_bspm_matches_reference),
         cmocka_unit_test(test_threads_bitwise),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_ials_fold_in),

@@ -229,8 +229,8 @@ static void test_ranker_blocks_match_single_scoring(void **state) {
     ar_split_options so = ar_split_options_default();
     ar_error err;
     assert_int_equal(ar_dataset_split(ds, &so, &err), AR_OK);
-    const char *names[] = {"ials", "ease"};
-    for (int k = 0; k < 2; k++) {
+    const char *names[] = {"ials", "ease", "bspm"};
+    for (int k = 0; k < 3; k++) {
         ar_model *m;
         if (ar_model_create(names[k], &m) != AR_OK)
             continue; /* not in this build */
@@ -388,12 +388,12 @@ static void test_seed_independent_families(void **state) {
     (void)state;
     ar_dataset *ds;
     assert_int_equal(ar_dataset_synthetic(60, 40, 8, 3, 5, &ds), AR_OK);
-    const char *fams[] = {"mostpop", "itemknn", "rp3beta", "ease", "ials", "bpr"};
-    for (int f = 0; f < 6; f++) {
+    const char *fams[] = {"mostpop", "itemknn", "rp3beta", "ease", "bspm", "ials", "bpr"};
+    for (int f = 0; f < 7; f++) {
         float a[40], b[40];
         ar_model *m1 = cache_fit(ds, fams[f], NULL, NULL, 1, NULL, a);
         ar_model *m2 = cache_fit(ds, fams[f], NULL, NULL, 2, NULL, b);
-        if (f < 4)
+        if (f < 5)
             assert_memory_equal(a, b, sizeof a);
         else
             assert_memory_not_equal(a, b, sizeof a);
