@@ -67,8 +67,9 @@ static const ar_param_def params[] = {
      "T_s: how long the sharpening runs the heat equation backwards"},
     {"sharp_steps", AR_PARAM_INT, 0, 8, 1, NULL, NULL,
      "RK4 steps of the sharpening (0 = no sharpening: GF-CF)"},
-    {"svd_iters", AR_PARAM_INT, 1, 50, 8, NULL, NULL,
-     "subspace iterations of the randomized SVD behind the ideal filter"},
+    {"svd_iters", AR_PARAM_INT, 8, 50, 8, NULL, NULL,
+     "subspace iterations of the randomized SVD behind the ideal filter (accuracy, not a "
+     "modelling choice: at least 8)"},
 };
 _Static_assert(sizeof params / sizeof params[0] == N_PARAMS, "one definition per parameter");
 
