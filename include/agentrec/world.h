@@ -14,9 +14,16 @@
  *   ar_world_run     the mutable state of one simulation (stock, popularity, tastes, fatigue,
  *                    histories); internal to ar_world_eval / ar_world_generate / ar_world_stats,
  *                    visible to policies only through the read-only accessors below.
+ *   ar_world_state   a frozen copy of a run's state at the start of a day (immutable), from
+ *                    which evaluations and A/B tests can start: the world a history left.
  *
- * Time: day d of a run starts at config start_time + d * 86400 seconds. Items are indexed in
- * order of launch time, so the items launched by a given time are exactly 0..n_candidates-1.
+ * Time: day d of a run starts at config start_time + d * 86400 seconds, whatever day the run
+ * started on: launches, events, promotions and the "new" window follow this calendar. Items are
+ * indexed in order of launch time, so the items launched by a given time are exactly
+ * 0..n_candidates-1. Whether a customer visits on day d and how she responds come from RNG
+ * streams keyed by (world seed, d, customer): two runs that simulate the same day meet the same
+ * visits and responses (common random numbers), so a test meant to measure what happens after
+ * a logged history must start on a later day (start_day below), not replay the history's days.
  */
 #ifndef AGENTREC_WORLD_H
 #define AGENTREC_WORLD_H
@@ -217,6 +224,31 @@ int32_t ar_world_guardrail_repair(const ar_world *w, int segment, int64_t time,
                                   const int32_t *slate, int32_t n, const int32_t *fill,
                                   int32_t n_fill, int32_t k, int32_t *out, int32_t *from_slate);
 
+/* -- World states ----------------------------------------------------------------------------
+ * What a run has changed by the start of a day: stock, popularity (clicks and purchases so far),
+ * the customers' drifted tastes, their recent histories (what policies see in ar_world_visit)
+ * and recent impressions (fatigue). An evaluation or an A/B test that starts from a state runs
+ * in the world that state describes, on days it has not simulated yet. */
+
+typedef struct ar_world_state ar_world_state;
+
+/* Simulates days 0..days-1 served by `policy`, with the guardrails enforced, and returns the
+ * state at the start of day `days`; days 0 is the world's initial state (full stock, popularity
+ * = back-catalogue sales, initial tastes, empty histories; policy may then be NULL). With the
+ * policy and days of an ar_world_generate call that enforced the guardrails (its default), this
+ * is exactly the state that generated history left: the same visits, purchases and sell-outs.
+ * The state refers to w, which must outlive it; it is immutable, so any number of runs may start
+ * from it, concurrently too. Deterministic whatever n_threads (0 = all). The caller frees it with
+ * ar_world_state_free(). AR_EINVAL for days outside 0..AR_WORLD_MAX_DAYS or no policy; a
+ * policy's failure is returned. */
+ar_status ar_world_state_create(const ar_world *w, const ar_world_policy *policy, int days,
+                                int n_threads, ar_world_state **out, ar_error *err);
+void ar_world_state_free(ar_world_state *s);
+/* The day the state is the start of. */
+int ar_world_state_day(const ar_world_state *s);
+/* Its stock and popularity, through ar_world_run_stock / ar_world_run_popularity (owned by s). */
+const ar_world_run *ar_world_state_run(const ar_world_state *s);
+
 /* -- Online evaluation ------------------------------------------------------------------------ */
 
 typedef enum ar_world_metric_id {
@@ -237,12 +269,20 @@ typedef enum ar_world_metric_id {
 const char *ar_world_metric_name(int metric);
 
 typedef struct ar_world_eval_options {
-    int64_t visits;         /* visits to simulate (default 20000), day by day from day 0 */
+    int64_t visits;         /* visits to simulate (default 20000), day by day from start_day */
     double confidence;      /* of the intervals, in (0, 1) (default 0.95) */
     int enforce_guardrails; /* 1 (default): repair served slates; 0: show them as served */
     int n_threads;          /* 0 = all; results do not depend on it */
     ar_progress_fn progress;
     void *progress_data;
+    /* The first day simulated, 0..AR_WORLD_MAX_DAYS (default 0), and the state the run starts
+     * from: NULL (default) = the world's initial state, whatever start_day (a fresh stock and
+     * back-catalogue popularity; items launched between day 0 and start_day have no sales yet);
+     * else a state of this world whose day is start_day. To evaluate after a logged history of
+     * D days: start_day = D and state = ar_world_state_create(w, logging policy, D). Days
+     * start_day, start_day + 1, ... use their own RNG streams and calendar. */
+    int start_day;
+    const ar_world_state *state;
 } ar_world_eval_options;
 
 ar_world_eval_options ar_world_eval_options_default(void);
@@ -268,10 +308,11 @@ typedef struct ar_world_eval_result {
     int64_t violations_shown;
 } ar_world_eval_result;
 
-/* Runs `policy` for opt->visits visits and measures the outer metrics. The world is not
- * modified; two evaluations with the same world, policy and options give identical results
- * (customers' visits, tastes and responses come from per-(day, customer) RNG streams, so two
- * policies see the same customers on the same days). */
+/* Runs `policy` for opt->visits visits from day opt->start_day and measures the outer metrics
+ * (result days = the days simulated). The world and the state are not modified; two
+ * evaluations with the same world, policy and options give identical results (customers'
+ * visits, tastes and responses come from per-(day, customer) RNG streams, so two policies see
+ * the same customers on the same days). AR_EINVAL for a state of another world. */
 ar_status ar_world_eval(const ar_world *w, const ar_world_policy *policy,
                         const ar_world_eval_options *opt, ar_world_eval_result *out, ar_error *err);
 
@@ -313,15 +354,33 @@ ar_status ar_world_generate(const ar_world *w, const ar_world_policy *policy,
  * are applied to every slate of both variants as a hard filter that cannot be switched off;
  * the violations in what customers were shown are counted (and must be 0).
  *
+ * When: from day start_day (default 0) in the state given (default the world's initial state),
+ * as for ar_world_eval. A test of what a recommender does after a logged history of D days
+ * starts on day D from the state the history left; starting on day 0 would replay the
+ * history's days, visits and responses.
+ *
  * How many visits: a pilot of pilot_visits measures the standard deviation of the outer reward
  * per visit in each arm (or sigma is given); the test then runs for the visits that detect a
  * relative effect of `mde` on control's reward with two-sided level `alpha` and `power`:
  *   N = (z_{1-alpha/2} + z_{power})^2 (sd_A^2 / (1 - share) + sd_B^2 / share) / (mde mu_A)^2
- * clamped to [min_visits, max_visits] (capped results say so). The main run restarts from day 0,
- * so the pilot is its prefix (an internal pilot that looks at variances, never at the effect).
- * Estimates: per-arm means with normal intervals (delta method for ratio metrics), the
- * difference B - A with a Welch interval (Welch-Satterthwaite degrees of freedom) and its
- * two-sided p-value. */
+ * clamped to [min_visits, max_visits] (capped results say so). The main run restarts from
+ * start_day in the same state, so the pilot is its prefix (an internal pilot that looks at
+ * variances, never at the effect).
+ *
+ * Estimates, at the customer level (the unit of assignment): per-arm means with normal
+ * intervals (a ratio of customer sums, delta method), the difference B - A with a Welch interval
+ * (Welch-Satterthwaite degrees of freedom) and its two-sided p-value.
+ *
+ * Variance reduction (CUPED, Deng, Xu, Kohavi & Walker, WSDM 2013): with a covariate -- one
+ * value per customer fixed before the test, typically her revenue in the logged history -- the
+ * outer reward is adjusted. Customer c's reward total Y_c (over her n_c visits) becomes
+ *   Y_c - theta (X_c - mean X),   theta = Cov(Y - r n, X) / Var(X),
+ * where r is her arm's reward per visit (Y - r n linearises the ratio, the delta method) and
+ * the covariances are pooled within arms over the customers who visited, so one theta serves
+ * both arms and mean X is that of both arms together. Assignment is random and independent of
+ * X, so the adjusted difference estimates the same effect, with its variance reduced by about
+ * the squared correlation of X with the linearised reward. The sample size uses the adjusted
+ * variance of the pilot. Only the outer reward is adjusted; the other metrics are not. */
 
 typedef struct ar_world_ab_options {
     uint64_t salt;        /* assignment salt: a new one for every experiment */
@@ -340,6 +399,14 @@ typedef struct ar_world_ab_options {
     int n_threads; /* 0 = all; results do not depend on it */
     ar_progress_fn progress;
     void *progress_data;
+    /* The first day simulated and the state the test starts from, as in ar_world_eval_options
+     * (default 0 and NULL: the world's initial state). Not part of an objective's JSON. */
+    int start_day;
+    const ar_world_state *state;
+    /* The CUPED covariate: n_customers finite values indexed like the world's customers, fixed
+     * before the test (e.g. each customer's revenue in the logged history), or NULL (default)
+     * for none. Read during the call only; the caller keeps ownership. */
+    const double *covariate;
 } ar_world_ab_options;
 
 ar_world_ab_options ar_world_ab_options_default(void);
@@ -355,6 +422,20 @@ typedef struct ar_world_ab_diff {
     double df;              /* Welch-Satterthwaite degrees of freedom */
 } ar_world_ab_diff;
 
+/* What the CUPED adjustment did (ar_world_ab_result.cuped). */
+typedef struct ar_world_ab_cuped {
+    int used;     /* 1 when a covariate was given; the rest is 0 otherwise */
+    double theta; /* reward per unit of covariate, per customer (pooled within arms) */
+    double corr;  /* correlation of the covariate with the linearised reward Y - r n */
+    /* 1 - Var(adjusted difference) / Var(unadjusted difference): the share of the variance of
+     * the reward difference removed (about corr^2; near 0, possibly slightly negative, for a
+     * useless covariate). The interval is sqrt(1 - variance_reduction) times as wide. */
+    double variance_reduction;
+    double covariate_mean[2];     /* over the customers of A and B who visited */
+    ar_world_estimate reward[2];  /* the unadjusted reward per arm */
+    ar_world_ab_diff reward_diff; /* the unadjusted difference */
+} ar_world_ab_cuped;
+
 typedef struct ar_world_ab_result {
     int64_t visits;                 /* simulated, both arms */
     int64_t required_visits;        /* what the power analysis asked for, before the bounds */
@@ -362,17 +443,23 @@ typedef struct ar_world_ab_result {
     double sd[2];                   /* per-visit reward standard deviation used (pilot or sigma) */
     double mde_at_visits;           /* relative effect detectable with `power` at the visits run */
     int64_t customers[2];           /* customers assigned to A and B */
+    int64_t visited[2];             /* of them, those who visited: the units of inference */
     ar_world_eval_result arm[2];    /* A and B: every outer metric with intervals */
     ar_world_estimate reward[2];    /* the outer reward per visit, per arm */
     ar_world_ab_diff reward_diff;   /* its difference: the primary result */
     ar_world_ab_diff diff[AR_WM_N]; /* each metric's difference (secondary and guardrail) */
+    int start_day;                  /* the first day simulated */
+    /* With a covariate, reward and reward_diff are CUPED-adjusted (each arm's mean taken at the
+     * mean covariate of both arms); what the adjustment did and the unadjusted ones are here. */
+    ar_world_ab_cuped cuped;
 } ar_world_ab_result;
 
 /* The arm (0 = A, 1 = B) of a customer's external id under salt and share. Thread-safe. */
 int ar_world_ab_assign(const char *customer_id, uint64_t salt, double share);
 
 /* Runs an A/B test of policy b against policy a on world w. Deterministic in (world, policies,
- * options) whatever n_threads. Errors: AR_EINVAL bad options (message), a policy's failure. */
+ * options) whatever n_threads. Errors: AR_EINVAL bad options (message; also a state of another
+ * world or a covariate that is not finite), a policy's failure. */
 ar_status ar_world_ab_test(const ar_world *w, const ar_world_policy *a, const ar_world_policy *b,
                            const ar_world_ab_options *opt, ar_world_ab_result *out, ar_error *err);
 

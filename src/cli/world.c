@@ -24,6 +24,9 @@ const cli_cmd cmd_world = {
     "                        serve with a model of the zoo fitted on DIR (a dataset\n"
     "                        generated from this world), e.g. by 'agentrec train'\n"
     "      --visits N        visits to simulate (default 20000)\n"
+    "      --after-history N start on day N, in the state N days of the 'popular' logging\n"
+    "                        policy leave (what 'generate --days N' logged); default:\n"
+    "                        day 0 from the initial state\n"
     "      --confidence C    of the intervals (default 0.95)\n"
     "      --json            one object: each metric as {mean, ci_low, ci_high}, and\n"
     "                        oracle_fraction (revenue per visit relative to the oracle)\n"
@@ -108,7 +111,7 @@ static int run(int argc, char **argv) {
                *dataset_dir = NULL;
     uint64_t seed = 0;
     bool have_seed = false, json = false, no_imp = false, no_guard = false;
-    int threads = 0, days = 0;
+    int threads = 0, days = 0, after = 0;
     int64_t visits = 20000;
     double confidence = 0.95;
     const char *seed_arg = NULL, *visits_arg = NULL;
@@ -121,6 +124,7 @@ static int run(int argc, char **argv) {
         {"dataset", OPT_STR, &dataset_dir},
         {"out", OPT_STR, &out},
         {"days", OPT_INT, &days},
+        {"after-history", OPT_INT, &after},
         {"visits", OPT_STR, &visits_arg},
         {"confidence", OPT_DOUBLE, &confidence},
         {"json", OPT_FLAG, &json},
@@ -156,8 +160,13 @@ static int run(int argc, char **argv) {
         fprintf(stderr, "agentrec world generate: --out DIR is required\n");
         return CLI_USAGE;
     }
-    if (days < 0 || threads < 0) {
-        fprintf(stderr, "agentrec world: --days and --threads must not be negative\n");
+    if (days < 0 || threads < 0 || after < 0 || after > AR_WORLD_MAX_DAYS) {
+        fprintf(stderr, "agentrec world: --days and --threads must not be negative, "
+                        "--after-history must be in [0, 3650]\n");
+        return CLI_USAGE;
+    }
+    if (after && !is_eval) {
+        fprintf(stderr, "agentrec world: --after-history goes with eval\n");
         return CLI_USAGE;
     }
 
@@ -175,6 +184,7 @@ static int run(int argc, char **argv) {
     ar_model *model = NULL;
     ar_dataset *mds = NULL;
     ar_world_policy pol = {0};
+    ar_world_state *start = NULL;
     rc = CLI_FAIL;
     if ((st = ar_world_create(cfg, seed, threads, &w, &err))) {
         cli_error("world", "%s", err.msg);
@@ -240,6 +250,17 @@ static int run(int argc, char **argv) {
         o.confidence = confidence;
         o.enforce_guardrails = !no_guard;
         o.n_threads = threads;
+        if (after) {
+            /* The history is logged with the guardrails enforced, as generate does. */
+            ar_world_policy lp;
+            ar_world_policy_builtin(w, "popular", &lp);
+            if ((st = ar_world_state_create(w, &lp, after, threads, &start, &err))) {
+                cli_error("world", "%s", err.msg);
+                goto done;
+            }
+            o.start_day = after;
+            o.state = start;
+        }
         const char *bad = ar_world_eval_options_check(&o);
         if (bad) {
             cli_error("world", "%s", bad);
@@ -265,6 +286,7 @@ static int run(int argc, char **argv) {
         if (json) {
             json_t *j = result_json(w, pol.name, &r);
             json_object_set_new(j, "seed", json_integer((json_int_t)seed));
+            json_object_set_new(j, "start_day", json_integer(after));
             json_object_set_new(j, "oracle_fraction", json_real(frac));
             json_object_set_new(j, "oracle_revenue_per_visit",
                                 estimate_json(&orc.metric[AR_WM_REVENUE_PER_VISIT]));
@@ -318,6 +340,7 @@ static int run(int argc, char **argv) {
         rc = 0;
     }
 done:
+    ar_world_state_free(start);
     if (model_file)
         ar_world_model_policy_free(&pol);
     ar_model_free(model);

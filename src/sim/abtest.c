@@ -9,16 +9,31 @@
  * Sample size. The standard two-sample formula for a difference in means (e.g. Kohavi, Tang &
  * Xu, "Trustworthy Online Controlled Experiments", 2020, ch. 17), with the per-arm variances
  * measured on an internal pilot (Wittes & Brittain 1990: the pilot looks at variances only, so
- * the level is kept to a good approximation). The main run starts again at day 0, so the pilot
- * is its prefix and costs pilot_visits extra visits of simulation.
+ * the level is kept to a good approximation). The main run starts again at start_day from the
+ * same state, so the pilot is its prefix and costs pilot_visits extra visits of simulation.
  *
- * Inference. Each arm's mean is a ratio sum(x) / sum(y) over visits (y = 1 for per-visit
- * means); its standard error comes from the delta method, Var ~ Var(x - r y) / (n ybar^2). The
- * difference B - A gets Welch's interval with Welch-Satterthwaite degrees of freedom and a
- * two-sided p-value from Student's t distribution (regularised incomplete beta by Lentz's
- * continued fraction, Numerical Recipes 3rd ed. 6.4). Visits are treated as independent, which
- * ignores repeat visits of one customer; with the effects the demo tests that is conservative
- * enough, and it is what world eval does too.
+ * Inference. The customer is the unit of assignment, so she is the unit of inference: each
+ * arm's mean is a ratio sum_c x_c / sum_c y_c of customer totals (x = her reward or metric
+ * numerator over her visits, y = her visits or the metric's denominator); its standard error
+ * comes from the delta method, Var ~ Var(x - r y) / (n ybar^2) over the n customers who
+ * visited. Treating visits as independent instead would ignore that one customer's visits are
+ * correlated and make an A/A test "significant" far more often than alpha. The difference B - A
+ * gets Welch's interval with Welch-Satterthwaite degrees of freedom and a two-sided p-value
+ * from Student's t distribution (regularised incomplete beta by Lentz's continued fraction,
+ * Numerical Recipes 3rd ed. 6.4).
+ *
+ * CUPED (Deng, Xu, Kohavi & Walker, "Improving the Sensitivity of Online Controlled
+ * Experiments by Utilizing Pre-Experiment Data", WSDM 2013). With a covariate X fixed before the
+ * test, customer c's reward total Y_c is replaced by Y_c - theta (X_c - Xbar) and the ratio and
+ * its delta-method interval are computed as above. For a ratio metric the quantity whose
+ * variance matters is the linearisation L_c = Y_c - r n_c (r the arm's ratio, n_c her visits),
+ * so theta = Cov(L, X) / Var(X), the regression of L on X: the variance-minimising coefficient
+ * for the ratio, where Cov(Y, X) / Var(X) would be the one for a per-customer mean. Covariances
+ * are pooled within arms (centred on each arm's means, so a treatment effect does not leak into
+ * theta) and Xbar is the mean over both arms, so both arms get the same theta and the same
+ * centre: since assignment is random and X precedes it, E[Xbar_B - Xbar_A] = 0 and the adjusted
+ * difference estimates the same effect (up to the O(1/n) bias of an estimated theta). Every sum
+ * runs in customer order, so the result does not depend on the thread count.
  */
 #include "sim/world_internal.h"
 
@@ -99,7 +114,7 @@ const char *ar_world_ab_options_check(const ar_world_ab_options *o) {
                "in the reward";
     if (o->n_threads < 0)
         return "n_threads must be >= 0";
-    return NULL;
+    return ar__world_start_check(o->start_day, o->state);
 }
 
 /* -- Student's t --------------------------------------------------------------------------------
@@ -179,6 +194,14 @@ static void mean_se(const ar__wacc *a, double n, double *mean, double *se) {
     *se = sqrt(var / n) / ybar;
 }
 
+/* The variance of the difference of two arms' ratio means (the square of Welch's se). */
+static double diff_var(const ar__wacc *a, double na, const ar__wacc *b, double nb) {
+    double ma, sa, mb, sb;
+    mean_se(a, na, &ma, &sa);
+    mean_se(b, nb, &mb, &sb);
+    return sa * sa + sb * sb;
+}
+
 static ar_world_ab_diff welch(const ar__wacc *a, double na, const ar__wacc *b, double nb,
                               double alpha) {
     ar_world_ab_diff d;
@@ -237,6 +260,59 @@ static void by_customer(const double *cust, const uint8_t *arm, int32_t nc, cust
     }
 }
 
+/* CUPED for the reward's ratio (world_internal.h). Three passes in customer order: the arms'
+ * ratios and mean covariates, the pooled within-arm moments of (x, L = y - r n), the adjusted
+ * totals. */
+void ar__world_cuped(int32_t n_customers, const double *y, const double *visits, size_t stride,
+                     const uint8_t *arm, const double *x, ar_world_ab_cuped *cu, ar__wacc adj[2]) {
+    double sy[2] = {0, 0}, sn[2] = {0, 0}, sx[2] = {0, 0}, cnt[2] = {0, 0}, r[2];
+    memset(cu, 0, sizeof *cu);
+    for (int32_t c = 0; c < n_customers; c++) {
+        double v = visits[(size_t)c * stride];
+        if (v <= 0)
+            continue;
+        int k = arm[c];
+        sy[k] += y[(size_t)c * stride];
+        sn[k] += v;
+        sx[k] += x[c];
+        cnt[k] += 1;
+    }
+    double n = cnt[0] + cnt[1], xbar = n > 0 ? (sx[0] + sx[1]) / n : 0;
+    for (int k = 0; k < 2; k++) {
+        r[k] = sn[k] > 0 ? sy[k] / sn[k] : 0;
+        cu->covariate_mean[k] = cnt[k] > 0 ? sx[k] / cnt[k] : 0;
+    }
+    double sxx = 0, sxl = 0, sll = 0;
+    for (int32_t c = 0; c < n_customers; c++) {
+        double v = visits[(size_t)c * stride];
+        if (v <= 0)
+            continue;
+        int k = arm[c];
+        double dx = x[c] - cu->covariate_mean[k], l = y[(size_t)c * stride] - r[k] * v;
+        sxx += dx * dx;
+        sxl += dx * l;
+        sll += l * l;
+    }
+    cu->used = 1;
+    cu->theta = sxx > 0 ? sxl / sxx : 0;
+    cu->corr = sxx > 0 && sll > 0 ? sxl / sqrt(sxx * sll) : 0;
+    memset(adj, 0, 2 * sizeof *adj);
+    for (int32_t c = 0; c < n_customers; c++) {
+        double v = visits[(size_t)c * stride];
+        if (v <= 0)
+            continue;
+        ar__wacc *q = &adj[arm[c]];
+        double t = y[(size_t)c * stride] - cu->theta * (x[c] - xbar);
+        q->sx += t, q->sy += v, q->sxx += t * t, q->syy += v * v, q->sxy += t * v;
+    }
+}
+
+static void cuped(const double *cust, const uint8_t *arm, int32_t nc, const double *x,
+                  ar_world_ab_cuped *cu, ar__wacc adj[2]) {
+    ar__world_cuped(nc, cust + 2 * AR_WM_N, cust + 2 * AR_WM_N + 1, AR__CUST_STRIDE, arm, x, cu,
+                    adj);
+}
+
 ar_status ar_world_ab_test(const ar_world *w, const ar_world_policy *a, const ar_world_policy *b,
                            const ar_world_ab_options *opt, ar_world_ab_result *out, ar_error *err) {
     memset(out, 0, sizeof *out);
@@ -245,7 +321,15 @@ ar_status ar_world_ab_test(const ar_world *w, const ar_world_policy *a, const ar
         return ar__fail(err, AR_EINVAL, "A/B options: %s", bad);
     if (!a || !a->serve || !b || !b->serve)
         return ar__fail(err, AR_EINVAL, "A/B test: both variants need a policy");
+    if (opt->state && opt->state->w != w)
+        return ar__fail(err, AR_EINVAL, "A/B test: the state comes from another world");
     int32_t nc = w->n_customers;
+    const double *cov = opt->covariate;
+    for (int32_t c = 0; cov && c < nc; c++)
+        if (!isfinite(cov[c]))
+            return ar__fail(err, AR_EINVAL, "A/B test: the covariate of customer %lld is %g",
+                            (long long)c, cov[c]);
+    out->start_day = opt->start_day;
     uint8_t *arm = ar__alloc_array((size_t)nc, 1);
     if (!arm)
         return ar__fail(err, AR_ENOMEM, "A/B test: out of memory");
@@ -263,6 +347,8 @@ ar_status ar_world_ab_test(const ar_world *w, const ar_world_policy *a, const ar
     }
     memset(cust, 0, cust_n * sizeof *cust);
     cust_sums cs;
+    ar_world_ab_cuped cu;
+    ar__wacc adj[2];
     double conf = 1 - opt->alpha;
     ar__wacc acc[2][AR_WM_N], rw[2];
     ar_world_eval_result res[2];
@@ -271,21 +357,26 @@ ar_status ar_world_ab_test(const ar_world *w, const ar_world_policy *a, const ar
     double sd[2] = {opt->sigma, opt->sigma}, mu_a = 0;
     if (opt->sigma > 0) {
         /* control's mean still sets the effect size: measure it on a short run */
-        st = ar__world_simulate_ab(w, pols, arm, opt->min_visits, opt->reward_weight, conf,
-                                   opt->n_threads, NULL, NULL, NULL, res, acc, rw, err);
+        st = ar__world_simulate_ab(w, pols, arm, opt->start_day, opt->state, opt->min_visits,
+                                   opt->reward_weight, conf, opt->n_threads, NULL, NULL, NULL, res,
+                                   acc, rw, err);
         if (!st)
             mu_a = res[0].visits ? rw[0].sx / (double)res[0].visits : 0;
     } else {
-        st = ar__world_simulate_ab(w, pols, arm, opt->pilot_visits, opt->reward_weight, conf,
-                                   opt->n_threads, NULL, NULL, cust, res, acc, rw, err);
+        st = ar__world_simulate_ab(w, pols, arm, opt->start_day, opt->state, opt->pilot_visits,
+                                   opt->reward_weight, conf, opt->n_threads, NULL, NULL, cust, res,
+                                   acc, rw, err);
         if (!st) {
             /* The per-visit deviation that, with visits independent, would give the standard
              * error measured at the customer level: repeat visits of one customer are
-             * correlated, and this folds that in. */
+             * correlated, and this folds that in. With a covariate, the adjusted standard
+             * error: CUPED shortens the test as much as it narrows the interval. */
             by_customer(cust, arm, nc, &cs);
+            if (cov)
+                cuped(cust, arm, nc, cov, &cu, adj);
             for (int k = 0; k < 2; k++) {
                 double mean, se;
-                mean_se(&cs.reward[k], cs.n[k], &mean, &se);
+                mean_se(cov ? &adj[k] : &cs.reward[k], cs.n[k], &mean, &se);
                 sd[k] = se * sqrt((double)res[k].visits);
             }
             mu_a = res[0].visits ? rw[0].sx / (double)res[0].visits : 0;
@@ -310,10 +401,14 @@ ar_status ar_world_ab_test(const ar_world *w, const ar_world_policy *a, const ar
     out->sd[0] = sd[0];
     out->sd[1] = sd[1];
     memset(cust, 0, cust_n * sizeof *cust);
-    st = ar__world_simulate_ab(w, pols, arm, n, opt->reward_weight, conf, opt->n_threads,
-                               opt->progress, opt->progress_data, cust, res, acc, rw, err);
-    if (!st)
+    st = ar__world_simulate_ab(w, pols, arm, opt->start_day, opt->state, n, opt->reward_weight,
+                               conf, opt->n_threads, opt->progress, opt->progress_data, cust, res,
+                               acc, rw, err);
+    if (!st) {
         by_customer(cust, arm, nc, &cs);
+        if (cov)
+            cuped(cust, arm, nc, cov, &cu, adj);
+    }
     ar__free(arm);
     ar__free(cust);
     if (st)
@@ -327,12 +422,26 @@ ar_status ar_world_ab_test(const ar_world *w, const ar_world_policy *a, const ar
                         (long long)out->visits, s);
     /* Inference at the customer level: the customer is the unit of assignment. */
     double na = cs.n[0], nb = cs.n[1], z = ar__world_z(conf);
+    out->visited[0] = (int64_t)na;
+    out->visited[1] = (int64_t)nb;
     for (int k = 0; k < 2; k++) {
         out->reward[k] = ar__world_estimate(&cs.reward[k], cs.n[k], z);
         for (int m = 0; m < AR_WM_N; m++)
             out->arm[k].metric[m] = ar__world_estimate(&cs.m[k][m], cs.n[k], z);
     }
     out->reward_diff = welch(&cs.reward[0], na, &cs.reward[1], nb, opt->alpha);
+    if (cov) {
+        out->cuped = cu;
+        for (int k = 0; k < 2; k++) {
+            out->cuped.reward[k] = out->reward[k];
+            out->reward[k] = ar__world_estimate(&adj[k], cs.n[k], z);
+        }
+        out->cuped.reward_diff = out->reward_diff;
+        out->reward_diff = welch(&adj[0], na, &adj[1], nb, opt->alpha);
+        double v0 = diff_var(&cs.reward[0], na, &cs.reward[1], nb),
+               v1 = diff_var(&adj[0], na, &adj[1], nb);
+        out->cuped.variance_reduction = v0 > 0 ? 1 - v1 / v0 : 0;
+    }
     for (int m = 0; m < AR_WM_N; m++)
         out->diff[m] = welch(&cs.m[0][m], na, &cs.m[1][m], nb, opt->alpha);
     double mu = out->reward[0].mean;
@@ -637,15 +746,19 @@ void ar_world_ab_verdict(const ar_world_objective *o, const ar_world_ab_result *
     int64_t served = 0; /* by the candidate, before the hard filter */
     for (int q = 0; q < r->arm[1].n_rules; q++)
         served += r->arm[1].violations_per_rule[q];
+    char cv[96] = "";
+    if (r->cuped.used)
+        snprintf(cv, sizeof cv, ", CUPED theta %.3g, variance %+.0f%%", r->cuped.theta,
+                 -100 * r->cuped.variance_reduction);
     snprintf(out->rationale, sizeof out->rationale,
              "%s: outer reward %.4g vs %.4g, difference %+.4g [%+.4g, %+.4g] (%+.1f%%, p=%.3g, "
-             "%lld visits%s) %s; floors %s (%s); violations shown %lld (%lld served, repaired)",
+             "%lld visits%s%s) %s; floors %s (%s); violations shown %lld (%lld served, repaired)",
              out->adopt          ? "adopt"
              : !out->significant ? "reject, no significant improvement"
              : !out->floors_ok   ? "reject, a floor is broken"
                                  : "reject, guardrail violation shown",
              r->reward[1].mean, r->reward[0].mean, d->diff, d->ci_low, d->ci_high, 100 * d->rel,
-             d->p_value, (long long)r->visits, r->capped ? ", capped" : "",
+             d->p_value, (long long)r->visits, r->capped ? ", capped" : "", cv,
              out->significant ? "significant" : "not significant",
              out->floors_ok ? "hold" : "broken", floors[0] ? floors : "none",
              (long long)(r->arm[0].violations_shown + r->arm[1].violations_shown),

@@ -12,6 +12,12 @@
  * updates popularity, accumulates the metrics and appends the events. Hence a run is a function
  * of (world, policy, options) alone: the same for 1 or N threads.
  *
+ * A run need not start on day 0 in the initial state: it may start on any day from a state (a
+ * copy of a run kept at the end of earlier days, ar_world_state). The day index drives the RNG
+ * streams and the calendar, the state everything else, so a run from day D in the state a
+ * history of D days left continues that history with fresh randomness, and a run from day 0
+ * replays the history's visits and responses exactly.
+ *
  * The response model follows the position-based and cascade click models (Craswell et al. 2008;
  * Chuklin, Markov and de Rijke, "Click Models for Web Search", 2015) with a logistic
  * attractiveness as in RecSim's choice models (Ie et al. 2019):
@@ -94,6 +100,30 @@ static ar_world_run *run_create(const ar_world *w) {
     memcpy(r->taste, w->taste, nc * (size_t)w->dims * sizeof *r->taste);
     for (size_t i = 0; i < nc * W_SEEN; i++)
         r->seen[i] = -1;
+    return r;
+}
+
+/* A copy of src (a state to start a run from): everything a run changes. The per-day fields
+ * (day, time0, n_candidates, the popularity order) are recomputed when the run starts its day. */
+static ar_world_run *run_clone(const ar_world_run *src) {
+    const ar_world *w = src->w;
+    ar_world_run *r = run_create(w);
+    if (!r)
+        return NULL;
+    size_t ni = (size_t)w->n_items, nc = (size_t)w->n_customers;
+    r->day = src->day;
+    r->time0 = src->time0;
+    r->n_candidates = src->n_candidates;
+    memcpy(r->stock, src->stock, ni * sizeof *r->stock);
+    memcpy(r->pop, src->pop, ni * sizeof *r->pop);
+    memcpy(r->pop_order, src->pop_order, ni * sizeof *r->pop_order);
+    memcpy(r->pop_cum, src->pop_cum, ni * sizeof *r->pop_cum);
+    memcpy(r->taste, src->taste, nc * (size_t)w->dims * sizeof *r->taste);
+    memcpy(r->history, src->history, nc * W_HISTORY * sizeof *r->history);
+    memcpy(r->n_hist, src->n_hist, nc);
+    memcpy(r->hist_pos, src->hist_pos, nc);
+    memcpy(r->seen, src->seen, nc * W_SEEN * sizeof *r->seen);
+    memcpy(r->seen_pos, src->seen_pos, nc);
     return r;
 }
 
@@ -449,8 +479,11 @@ typedef struct visit_rec {
 } visit_rec;
 
 typedef struct sim_opts {
-    int days;           /* at most this many days */
-    int64_t max_visits; /* stop after this many visits (0 = no limit) */
+    int first_day; /* the first day simulated (its RNG streams, calendar and day index) */
+    const ar_world_run *init; /* the state to start from (copied), or NULL: the initial one */
+    ar_world_run **keep;      /* when not NULL, gets the run's final state instead of freeing it */
+    int days;                 /* at most this many days */
+    int64_t max_visits;       /* stop after this many visits (0 = no limit) */
     int enforce;
     int n_threads;
     double confidence;
@@ -635,7 +668,7 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
         res[a].n_brands = cfg->n_brands;
     }
     int64_t total_visits = 0;
-    ar_world_run *r = run_create(w);
+    ar_world_run *r = o->init ? run_clone(o->init) : run_create(w);
     day_buf db = {0};
     db.v = ar__alloc_array((size_t)nc, sizeof *db.v);
     db.s = ar__alloc_array((size_t)nc * (size_t)k, sizeof *db.s);
@@ -654,8 +687,8 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
     memset(brand_imps, 0, sizeof brand_imps);
     int nt = ar__threads(o->n_threads);
     int64_t new_window = (int64_t)cfg->b.new_days * W_DAY;
-    int day = 0;
-    for (; day < o->days && (o->max_visits == 0 || total_visits < o->max_visits); day++) {
+    int day = o->first_day, end = o->first_day + o->days;
+    for (; day < end && (o->max_visits == 0 || total_visits < o->max_visits); day++) {
         run_start_day(r, day, db.keys);
         /* Who visits today, in customer order. */
         int32_t nv = 0;
@@ -763,7 +796,7 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
                 goto done;
             }
         }
-        if (o->progress && o->progress(o->progress_data, day + 1, o->days)) {
+        if (o->progress && o->progress(o->progress_data, day - o->first_day + 1, o->days)) {
             st = ar__fail(err, AR_ECANCELED, "canceled");
             goto done;
         }
@@ -771,7 +804,7 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
     double z = ar__world_z(o->confidence);
     for (int a = 0; a < n_arms; a++) {
         ar_world_eval_result *ra = &res[a];
-        ra->days = day;
+        ra->days = day - o->first_day;
         for (int m = 0; m < AR_WM_N; m++)
             ra->metric[m] = ar__world_estimate(&acc[a][m], (double)ra->visits, z);
         for (int b = 0; b < cfg->n_brands; b++)
@@ -783,6 +816,10 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
             memcpy(o->acc_out + (size_t)a * AR_WM_N, acc[a], sizeof acc[a]);
     }
 done:
+    if (!st && o->keep) {
+        *o->keep = r;
+        r = NULL;
+    }
     run_free(r);
     ar__free(db.v);
     ar__free(db.s);
@@ -792,11 +829,14 @@ done:
 }
 
 ar_status ar__world_simulate_ab(const ar_world *w, const ar_world_policy *const pols[2],
-                                const uint8_t *arm, int64_t max_visits, const double *reward_w,
-                                double confidence, int n_threads, ar_progress_fn progress,
-                                void *progress_data, double *cust, ar_world_eval_result res[2],
-                                ar__wacc acc[2][AR_WM_N], ar__wacc reward[2], ar_error *err) {
+                                const uint8_t *arm, int first_day, const ar_world_state *start,
+                                int64_t max_visits, const double *reward_w, double confidence,
+                                int n_threads, ar_progress_fn progress, void *progress_data,
+                                double *cust, ar_world_eval_result res[2], ar__wacc acc[2][AR_WM_N],
+                                ar__wacc reward[2], ar_error *err) {
     sim_opts o = {0};
+    o.first_day = first_day;
+    o.init = start ? start->run : NULL;
     o.cust = cust;
     o.days = AR_WORLD_MAX_DAYS;
     o.max_visits = max_visits;
@@ -818,8 +858,20 @@ ar_status ar__world_simulate_ab(const ar_world *w, const ar_world_policy *const 
  */
 
 ar_world_eval_options ar_world_eval_options_default(void) {
-    ar_world_eval_options o = {20000, 0.95, 1, 0, NULL, NULL};
+    ar_world_eval_options o;
+    memset(&o, 0, sizeof o);
+    o.visits = 20000;
+    o.confidence = 0.95;
+    o.enforce_guardrails = 1;
     return o;
+}
+
+const char *ar__world_start_check(int start_day, const ar_world_state *state) {
+    if (start_day < 0 || start_day > AR_WORLD_MAX_DAYS)
+        return "start_day must be between 0 and 3650";
+    if (state && state->day != start_day)
+        return "start_day must be the day of the state the run starts from";
+    return NULL;
 }
 
 const char *ar_world_eval_options_check(const ar_world_eval_options *opt) {
@@ -829,7 +881,7 @@ const char *ar_world_eval_options_check(const ar_world_eval_options *opt) {
         return "confidence must be in (0, 1)";
     if (opt->n_threads < 0)
         return "n_threads must be >= 0";
-    return NULL;
+    return ar__world_start_check(opt->start_day, opt->state);
 }
 
 ar_status ar_world_eval(const ar_world *w, const ar_world_policy *policy,
@@ -841,7 +893,11 @@ ar_status ar_world_eval(const ar_world *w, const ar_world_policy *policy,
         return ar__fail(err, AR_EINVAL, "%s", bad);
     if (!policy || !policy->serve)
         return ar__fail(err, AR_EINVAL, "no policy");
+    if (opt->state && opt->state->w != w)
+        return ar__fail(err, AR_EINVAL, "the state comes from another world");
     sim_opts o = {0};
+    o.first_day = opt->start_day;
+    o.init = opt->state ? opt->state->run : NULL;
     o.days = AR_WORLD_MAX_DAYS;
     o.max_visits = opt->visits;
     o.enforce = opt->enforce_guardrails;
@@ -853,6 +909,61 @@ ar_status ar_world_eval(const ar_world *w, const ar_world_policy *policy,
     if (!st && out->visits == 0)
         st = ar__fail(err, AR_EEMPTY, "no customer visited in %d days", AR_WORLD_MAX_DAYS);
     return st;
+}
+
+/* -- States -------------------------------------------------------------------------------------
+ */
+
+ar_status ar_world_state_create(const ar_world *w, const ar_world_policy *policy, int days,
+                                int n_threads, ar_world_state **out, ar_error *err) {
+    *out = NULL;
+    if (days < 0 || days > AR_WORLD_MAX_DAYS)
+        return ar__fail(err, AR_EINVAL, "days must be between 0 and 3650");
+    if (n_threads < 0)
+        return ar__fail(err, AR_EINVAL, "n_threads must be >= 0");
+    if (days > 0 && (!policy || !policy->serve))
+        return ar__fail(err, AR_EINVAL, "no policy");
+    ar_world_state *s = ar__calloc(1, sizeof *s);
+    if (!s)
+        return ar__fail(err, AR_ENOMEM, "out of memory");
+    s->w = w;
+    s->day = days;
+    ar_status st = AR_OK;
+    if (days == 0) {
+        if (!(s->run = run_create(w)))
+            st = ar__fail(err, AR_ENOMEM, "out of memory for the simulation state");
+    } else {
+        /* As ar_world_generate simulates a history (guardrails enforced), without the log. */
+        sim_opts o = {0};
+        o.days = days;
+        o.enforce = 1;
+        o.n_threads = n_threads;
+        o.confidence = 0.95;
+        o.keep = &s->run;
+        ar_world_eval_result res;
+        st = simulate(w, policy, &o, &res, err);
+    }
+    if (st) {
+        ar_world_state_free(s);
+        return st;
+    }
+    *out = s;
+    return AR_OK;
+}
+
+void ar_world_state_free(ar_world_state *s) {
+    if (!s)
+        return;
+    run_free(s->run);
+    ar__free(s);
+}
+
+int ar_world_state_day(const ar_world_state *s) {
+    return s->day;
+}
+
+const ar_world_run *ar_world_state_run(const ar_world_state *s) {
+    return s->run;
 }
 
 /* -- Generation -----------------------------------------------------------------------------------

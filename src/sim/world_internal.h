@@ -140,6 +140,17 @@ struct ar_world_run {
     uint8_t *seen_pos;
 };
 
+/* A run's state at the start of a day (ar_world_state_create): runs that start from it copy
+ * run, which is never modified after creation. */
+struct ar_world_state {
+    const ar_world *w;
+    int day;
+    ar_world_run *run;
+};
+
+/* NULL when a run may start on start_day from state (NULL = the initial state), else why not. */
+const char *ar__world_start_check(int start_day, const ar_world_state *state);
+
 /* The effective discount of an item at time t (markdown or the best running promotion). */
 double ar__world_discount(const ar_world *w, int32_t item, int64_t t);
 
@@ -157,13 +168,24 @@ double ar__world_z(double confidence);
 /* The ratio estimate sum(x) / sum(y) over n visits with its delta-method interval (z wide). */
 ar_world_estimate ar__world_estimate(const ar__wacc *a, double n, double z);
 /* One run of two policies side by side (simulate.c): customer c is served by pols[arm[c]];
- * guardrails always enforced; max_visits over both arms. res, acc (raw sums per metric) and
- * reward (sums of the per-visit outer reward sum_m reward_w[m] x_m) per arm; cust (zeroed by
- * the caller, n_customers x AR__CUST_STRIDE, or NULL) gets each customer's sums. */
+ * guardrails always enforced; days first_day, first_day + 1, ... from start (NULL = the initial
+ * state); max_visits over both arms. res, acc (raw sums per metric) and reward (sums of the
+ * per-visit outer reward sum_m reward_w[m] x_m) per arm; cust (zeroed by the caller,
+ * n_customers x AR__CUST_STRIDE, or NULL) gets each customer's sums. */
 ar_status ar__world_simulate_ab(const ar_world *w, const ar_world_policy *const pols[2],
-                                const uint8_t *arm, int64_t max_visits, const double *reward_w,
-                                double confidence, int n_threads, ar_progress_fn progress,
-                                void *progress_data, double *cust, ar_world_eval_result res[2],
-                                ar__wacc acc[2][AR_WM_N], ar__wacc reward[2], ar_error *err);
+                                const uint8_t *arm, int first_day, const ar_world_state *start,
+                                int64_t max_visits, const double *reward_w, double confidence,
+                                int n_threads, ar_progress_fn progress, void *progress_data,
+                                double *cust, ar_world_eval_result res[2], ar__wacc acc[2][AR_WM_N],
+                                ar__wacc reward[2], ar_error *err);
+
+/* CUPED for a ratio metric (abtest.c; Deng et al. 2013): customer c, in arm arm[c], has the
+ * total y[c * stride] over visits[c * stride] visits (customers with none are skipped) and the
+ * covariate x[c]. theta = Cov(L, X) / Var(X) pooled within arms, with L = y - r_arm visits the
+ * ratio's linearisation; the adjusted totals y - theta (x - mean x over both arms) go into adj
+ * (ratio sums per arm: sx, sxx, sxy of the adjusted totals, sy, syy of the visits). Fills cu's
+ * used, theta, corr and covariate_mean; the rest is zeroed. */
+void ar__world_cuped(int32_t n_customers, const double *y, const double *visits, size_t stride,
+                     const uint8_t *arm, const double *x, ar_world_ab_cuped *cu, ar__wacc adj[2]);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * test_world.c -- the retail world: config validation with JSON paths, determinism (same seed,
  * 1 vs 2 threads), guardrail counting and repair on slates built to break each rule, the policy
- * callback, and the ordering oracle > popular > random on revenue per visit.
+ * callback, the ordering oracle > popular > random on revenue per visit, and runs that start
+ * after a history (start day, states).
  */
 #include "sim/world_internal.h"
 
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 /* A small world: two luxury brands and two others, half the items marked down, half of brand
@@ -369,6 +371,131 @@ static void test_policy_ordering(void **state) {
     ar_world_free(w);
 }
 
+/* A policy that serves the first candidates and notes the days and candidates it saw (run on
+ * one thread). */
+typedef struct day_probe {
+    int first_day, last_day;
+    int32_t candidates_first, candidates_last;
+} day_probe;
+
+static ar_status serve_probe(void *ctx, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
+                             int32_t *slate, float *prop, int32_t *n_out) {
+    (void)w, (void)rng, (void)prop;
+    day_probe *p = ctx;
+    if (p->first_day < 0 || v->day < p->first_day)
+        p->first_day = v->day, p->candidates_first = v->n_candidates;
+    if (v->day >= p->last_day)
+        p->last_day = v->day, p->candidates_last = v->n_candidates;
+    *n_out = v->k < v->n_candidates ? v->k : v->n_candidates;
+    for (int32_t j = 0; j < *n_out; j++)
+        slate[j] = j;
+    return AR_OK;
+}
+
+/* Runs that start after a history: the state a history of 10 days leaves is what the generated
+ * dataset says (stock less its purchases, popularity plus its clicks and purchases); a run from
+ * day 10 sees day 10's calendar (a collection launched on day 12 appears on day 12) and fresh
+ * random streams; state 0 on day 0 is the default run, bit for bit; options are checked. */
+static void test_start_day(void **state) {
+    (void)state;
+    static const char json[] =
+        "{\"customers\": 300, \"items\": 200, \"slate_size\": 6, \"style_dims\": 4,"
+        " \"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\"},"
+        "   {\"name\": \"C\", \"tier\": \"premium\"}], \"categories\": [{\"name\": \"bags\"}],"
+        "  \"collections\": [{\"name\": \"core\", \"launch_day\": -100},"
+        "                    {\"name\": \"late\", \"launch_day\": 12, \"share\": 0.3}]},"
+        " \"segments\": [{\"name\": \"new\", \"visits_per_day\": 0.3}]}";
+    ar_world *w = make_world(json, 4, 1);
+    ar_world_policy pop;
+    assert_int_equal(ar_world_policy_builtin(w, "popular", &pop), AR_OK);
+    ar_error err;
+    ar_world_state *s0, *s10;
+    assert_int_equal(ar_world_state_create(w, NULL, 0, 1, &s0, &err), AR_OK);
+    assert_int_equal(ar_world_state_create(w, &pop, 10, 2, &s10, &err), AR_OK);
+    assert_int_equal(ar_world_state_day(s10), 10);
+    /* The state the history left. */
+    ar_world_generate_options g = ar_world_generate_options_default();
+    g.days = 10;
+    g.impressions = 0;
+    ar_dataset *ds;
+    assert_int_equal(ar_world_generate(w, &pop, &g, &ds, NULL, &err), AR_OK);
+    int32_t ni = ar_world_n_items(w);
+    int64_t *bought = calloc((size_t)ni, sizeof *bought), *events = calloc((size_t)ni, 8);
+    int32_t *world_of = calloc((size_t)ni, sizeof *world_of); /* dataset item -> world item */
+    assert_non_null(bought);
+    assert_non_null(events);
+    assert_non_null(world_of);
+    assert_int_equal(ar_dataset_n_items(ds), ni);
+    for (int32_t j = 0; j < ni; j++)
+        world_of[ar_dataset_lookup(ds, AR_ITEMS, ar_world_item_id(w, j))] = j;
+    ar_interactions in;
+    ar_dataset_interactions(ds, &in);
+    for (int64_t i = 0; i < in.n; i++) {
+        int32_t wi = world_of[in.item[i]];
+        bought[wi] += in.event[i] == AR_EVENT_PURCHASE;
+        events[wi] += in.event[i] == AR_EVENT_PURCHASE || in.event[i] == AR_EVENT_CLICK;
+    }
+    free(world_of);
+    int64_t total = 0;
+    const ar_world_run *r0 = ar_world_state_run(s0), *r10 = ar_world_state_run(s10);
+    for (int32_t j = 0; j < ni; j++) {
+        assert_int_equal(ar_world_run_stock(r0, j) - ar_world_run_stock(r10, j), bought[j]);
+        assert_int_equal(ar_world_run_popularity(r10, j) - ar_world_run_popularity(r0, j),
+                         events[j]);
+        total += bought[j];
+    }
+    assert_true(total > 0);
+    free(bought);
+    free(events);
+    ar_dataset_free(ds);
+    /* Day 0 from the initial state is the default run. */
+    ar_world_eval_options o = ar_world_eval_options_default();
+    o.visits = 1500;
+    o.n_threads = 1;
+    ar_world_eval_result a, b, c, d;
+    assert_int_equal(ar_world_eval(w, &pop, &o, &a, &err), AR_OK);
+    o.state = s0;
+    assert_int_equal(ar_world_eval(w, &pop, &o, &b, &err), AR_OK);
+    assert_memory_equal(&a, &b, sizeof a);
+    /* From day 10: new streams (other visits), and the state matters; deterministic. */
+    o.state = NULL;
+    o.start_day = 10;
+    assert_int_equal(ar_world_eval(w, &pop, &o, &c, &err), AR_OK);
+    assert_true(c.revenue != a.revenue || c.clicks != a.clicks);
+    o.state = s10;
+    assert_int_equal(ar_world_eval(w, &pop, &o, &d, &err), AR_OK);
+    assert_true(d.revenue != c.revenue || d.clicks != c.clicks);
+    assert_int_equal(d.visits, 1500);
+    o.n_threads = 2;
+    assert_int_equal(ar_world_eval(w, &pop, &o, &b, &err), AR_OK);
+    assert_memory_equal(&b, &d, sizeof b);
+    /* The calendar: the run's days are 10, 11, ...; the late collection shows up on day 12. */
+    day_probe p = {-1, -1, 0, 0};
+    ar_world_policy probe = {"probe", &p, serve_probe};
+    o.n_threads = 1;
+    assert_int_equal(ar_world_eval(w, &probe, &o, &b, &err), AR_OK);
+    assert_int_equal(p.first_day, 10);
+    assert_int_equal(p.last_day, 10 + b.days - 1);
+    assert_true(b.days > 2);
+    assert_true(p.candidates_last > p.candidates_first);
+    /* Checks. */
+    o.start_day = 11;
+    assert_non_null(ar_world_eval_options_check(&o));
+    assert_int_equal(ar_world_eval(w, &pop, &o, &b, &err), AR_EINVAL);
+    o.start_day = 10;
+    ar_world *other = make_world(json, 4, 1);
+    assert_int_equal(ar_world_eval(other, &pop, &o, &b, &err), AR_EINVAL);
+    ar_world_free(other);
+    ar_world_state *bad = NULL;
+    assert_int_equal(ar_world_state_create(w, &pop, -1, 1, &bad, &err), AR_EINVAL);
+    assert_int_equal(ar_world_state_create(w, NULL, 3, 1, &bad, &err), AR_EINVAL);
+    assert_null(bad);
+    ar_world_state_free(NULL);
+    ar_world_state_free(s0);
+    ar_world_state_free(s10);
+    ar_world_free(w);
+}
+
 static void test_stats(void **state) {
     (void)state;
     ar_world *w = make_world(small_json, 2, 0);
@@ -389,6 +516,7 @@ int main(void) {
         cmocka_unit_test(test_world_deterministic), cmocka_unit_test(test_guardrails),
         cmocka_unit_test(test_policy_callback),     cmocka_unit_test(test_run_deterministic),
         cmocka_unit_test(test_policy_ordering),     cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_start_day),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
