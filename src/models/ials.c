@@ -87,8 +87,10 @@ typedef struct state {
     float *w, *v, *g;
 } state;
 
-/* Rows per CG block (one sgemm each for the Gramian products) and per scoring block. */
+/* Rows per CG block (one sgemm each for the Gramian products). */
 #define BLOCK 64
+/* Users per scoring sgemm. */
+#define SCORE_BLOCK 256
 
 static inline float dot(const float *restrict a, const float *restrict b, int32_t k) {
     float s = 0;
@@ -544,20 +546,21 @@ static void score(const ar_model *m, int32_t user, const int32_t *items, const f
     score_vec(m, w, scores);
 }
 
-/* Rows of users in blocks of BLOCK: scores_block = W_block V^T, one single-threaded sgemm per
- * block, blocks spread over OpenMP threads. */
+/* Rows of users in blocks of SCORE_BLOCK: scores_block = W_block V^T, one single-threaded sgemm
+ * per block, blocks spread over OpenMP threads. The block is taller than the CG's: every sgemm
+ * call packs all of V again, so fewer, taller calls pack it less often. */
 static ar_status score_batch(const ar_model *m, const ar_csr *hist, const int32_t *users, int32_t n,
                              float *scores) {
     (void)hist;
     const state *s = m->state;
     int32_t k = (int32_t)ar__p(m, P_FACTORS);
     int nt = ar__threads(0);
-    size_t slot = round_up16((size_t)BLOCK * (size_t)k);
+    size_t slot = round_up16((size_t)SCORE_BLOCK * (size_t)k);
     float *mem = ar__alloc_array((size_t)nt * slot + 16, sizeof *mem);
     if (!mem)
         return AR_ENOMEM;
     float *base = align64(mem);
-    int32_t n_blocks = (n + BLOCK - 1) / BLOCK;
+    int32_t n_blocks = (n + SCORE_BLOCK - 1) / SCORE_BLOCK;
     openblas_set_num_threads(1);
 #pragma omp parallel num_threads(nt)
     {
@@ -568,7 +571,7 @@ static ar_status score_batch(const ar_model *m, const ar_csr *hist, const int32_
 #endif
 #pragma omp for schedule(dynamic, 1)
         for (int32_t bl = 0; bl < n_blocks; bl++) {
-            int32_t r0 = bl * BLOCK, bs = r0 + BLOCK < n ? BLOCK : n - r0;
+            int32_t r0 = bl * SCORE_BLOCK, bs = r0 + SCORE_BLOCK < n ? SCORE_BLOCK : n - r0;
             for (int32_t i = 0; i < bs; i++)
                 memcpy(ub + (size_t)i * (size_t)k, s->w + (size_t)users[r0 + i] * (size_t)k,
                        (size_t)k * sizeof *ub);
