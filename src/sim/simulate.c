@@ -104,20 +104,15 @@ static ar_world_run *run_create(const ar_world *w) {
 }
 
 /* A copy of src (a state to start a run from): everything a run changes. The per-day fields
- * (day, time0, n_candidates, the popularity order) are recomputed when the run starts its day. */
+ * (day, time0, n_candidates, the popularity order) are derived by run_start_day, not copied. */
 static ar_world_run *run_clone(const ar_world_run *src) {
     const ar_world *w = src->w;
     ar_world_run *r = run_create(w);
     if (!r)
         return NULL;
     size_t ni = (size_t)w->n_items, nc = (size_t)w->n_customers;
-    r->day = src->day;
-    r->time0 = src->time0;
-    r->n_candidates = src->n_candidates;
     memcpy(r->stock, src->stock, ni * sizeof *r->stock);
     memcpy(r->pop, src->pop, ni * sizeof *r->pop);
-    memcpy(r->pop_order, src->pop_order, ni * sizeof *r->pop_order);
-    memcpy(r->pop_cum, src->pop_cum, ni * sizeof *r->pop_cum);
     memcpy(r->taste, src->taste, nc * (size_t)w->dims * sizeof *r->taste);
     memcpy(r->history, src->history, nc * W_HISTORY * sizeof *r->history);
     memcpy(r->n_hist, src->n_hist, nc);

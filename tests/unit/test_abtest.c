@@ -23,34 +23,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The catalogue and guardrails both test shops share. */
+#define SHOP_CATALOG                                                                               \
+    "{\"customers\": 400, \"items\": 300, \"slate_size\": 6, \"style_dims\": 4,"                   \
+    " \"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\", \"exclusivity\": 0.3},"   \
+    "   {\"name\": \"B\", \"tier\": \"premium\"}, {\"name\": \"C\", \"tier\": \"contemporary\"}]," \
+    "  \"categories\": [{\"name\": \"bags\"}, {\"name\": \"shoes\"}],"                             \
+    "  \"collections\": [{\"name\": \"core\", \"launch_day\": -100},"                              \
+    "                    {\"name\": \"new\", \"launch_day\": -3, \"share\": 0.2}]},"
+#define SHOP_GUARDRAILS                                                                            \
+    " \"guardrails\": [{\"type\": \"max_per_brand\", \"max\": 2},"                                 \
+    "   {\"type\": \"exclusive_segment\", \"segment\": \"vic\"}]}"
+
 /* Small enough to run many experiments: 400 customers who visit often. */
 static const char world_json[] =
-    "{\"customers\": 400, \"items\": 300, \"slate_size\": 6, \"style_dims\": 4,"
-    " \"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\", \"exclusivity\": 0.3},"
-    "   {\"name\": \"B\", \"tier\": \"premium\"}, {\"name\": \"C\", \"tier\": \"contemporary\"}],"
-    "  \"categories\": [{\"name\": \"bags\"}, {\"name\": \"shoes\"}],"
-    "  \"collections\": [{\"name\": \"core\", \"launch_day\": -100},"
-    "                    {\"name\": \"new\", \"launch_day\": -3, \"share\": 0.2}]},"
-    " \"segments\": [{\"name\": \"regular\", \"visits_per_day\": 0.3},"
-    "                {\"name\": \"vic\", \"visits_per_day\": 0.5, \"share\": 0.2}],"
-    " \"guardrails\": [{\"type\": \"max_per_brand\", \"max\": 2},"
-    "   {\"type\": \"exclusive_segment\", \"segment\": \"vic\"}]}";
+    SHOP_CATALOG " \"segments\": [{\"name\": \"regular\", \"visits_per_day\": 0.3},"
+                 "                {\"name\": \"vic\", \"visits_per_day\": 0.5, \"share\": "
+                 "0.2}]," SHOP_GUARDRAILS;
 
 /* The same shop with customers as unequal as a real one: most spend little, a few VICs much
  * (budgets 150 and 2,500, as in docs/examples/world-small.json). What a customer spent in the
  * history then says something about what she will spend, which is what CUPED uses. */
-static const char shop_json[] =
-    "{\"customers\": 400, \"items\": 300, \"slate_size\": 6, \"style_dims\": 4,"
-    " \"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\", \"exclusivity\": 0.3},"
-    "   {\"name\": \"B\", \"tier\": \"premium\"}, {\"name\": \"C\", \"tier\": \"contemporary\"}],"
-    "  \"categories\": [{\"name\": \"bags\"}, {\"name\": \"shoes\"}],"
-    "  \"collections\": [{\"name\": \"core\", \"launch_day\": -100},"
-    "                    {\"name\": \"new\", \"launch_day\": -3, \"share\": 0.2}]},"
+static const char shop_json[] = SHOP_CATALOG
     " \"segments\": [{\"name\": \"regular\", \"visits_per_day\": 0.3, \"budget_median\": 150},"
     "                {\"name\": \"vic\", \"visits_per_day\": 0.5, \"share\": 0.2,"
-    "                 \"budget_median\": 2500, \"loyalty\": 0.6}],"
-    " \"guardrails\": [{\"type\": \"max_per_brand\", \"max\": 2},"
-    "   {\"type\": \"exclusive_segment\", \"segment\": \"vic\"}]}";
+    "                 \"budget_median\": 2500, \"loyalty\": 0.6}]," SHOP_GUARDRAILS;
 
 static ar_world *world_of(const char *json) {
     ar_world_config *cfg;
