@@ -16,12 +16,13 @@
  *
  * The Gramian trick: alpha0 Y^T Y is computed once per half-epoch (ssyrk over fixed chunks of
  * Y, summed in a fixed order), so a row costs O(nnz_r k^2 + k^3) exactly or O(steps (k^2 +
- * nnz_r k)) with conjugate gradient. The exact solver builds the matrix with ssyrk on the
- * gathered, sqrt(c)-scaled rows and solves with LAPACK spotrf/spotrs. The CG solver (Takacs,
- * Pilaszy & Tikk, "Applications of the conjugate gradient method for implicit feedback
- * collaborative filtering", RecSys 2011; as in the implicit library) runs a few steps per row,
- * warm-started from the row's previous value; rows are taken in blocks of BLOCK so that the
- * Gramian products of a block are one sgemm.
+ * nnz_r k)) with conjugate gradient. The exact solver takes 8 rows at a time, one per SIMD
+ * lane: it gathers their sqrt(c)-scaled observations, builds the 8 matrices and factorises
+ * them (Cholesky) in lane-interleaved storage with register-blocked kernels (below). The CG
+ * solver (Takacs, Pilaszy & Tikk, "Applications of the conjugate gradient method for implicit
+ * feedback collaborative filtering", RecSys 2011; as in the implicit library) runs a few steps
+ * per row, warm-started from the row's previous value; rows are taken in blocks of BLOCK so
+ * that the Gramian products of a block are one sgemm.
  *
  * Threads: OpenMP over blocks of rows, per-thread scratch allocated before the region and
  * 64-byte aligned, BLAS single-threaded inside (openblas_set_num_threads(1)). Every row's
@@ -39,9 +40,9 @@
 #include "models/dense.h"
 
 #include <cblas.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -145,33 +146,267 @@ void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float
         }
 }
 
-/* Exact solve of row r: A = gm + lambda_r I + Yg^T Yg (Yg = gathered sqrt(c)-scaled rows),
- * Cholesky. a: k*k, yg: nnz*k scratch. Leaves x unchanged if A is not positive definite. */
-static void solve_row_exact(const ar__ials_cfg *c, const ar_csr *r, const float *y, int32_t row,
-                            const float *gm, float *x, float *a, float *b, float *yg) {
-    int32_t k = c->k;
-    int64_t p0 = r->indptr[row], p1 = r->indptr[row + 1];
-    int32_t nnz = (int32_t)(p1 - p0);
-    float lam = row_reg(c, nnz, r->n_cols);
-    memcpy(a, gm, (size_t)k * (size_t)k * sizeof *a);
-    for (int32_t f = 0; f < k; f++)
-        a[(size_t)f * (size_t)k + (size_t)f] += lam;
-    memset(b, 0, (size_t)k * sizeof *b);
-    for (int64_t p = p0; p < p1; p++) {
-        const float *yj = y + (size_t)r->indices[p] * (size_t)k;
-        float cj = conf(c, r->values, p), sc = sqrtf(cj);
-        float *dst = yg + (size_t)(p - p0) * (size_t)k;
-        for (int32_t f = 0; f < k; f++)
-            dst[f] = sc * yj[f];
-        axpy(cj, yj, b, k);
+/* -- the exact solver, LANES rows at a time ------------------------------------------------------
+ *
+ * Every scalar of the per-row algorithm becomes a vector of LANES floats, one lane per row, so
+ * the Gram updates, the Cholesky factorisation and the triangular solves of LANES independent
+ * k x k systems run at full SIMD width with no shuffles and no per-row call overhead (LAPACK's
+ * spotrf on one 64 x 64 matrix reaches a fraction of the machine's sgemm rate). Matrices are
+ * lane-interleaved and packed by rows: entry (i, j), j <= i, of lane l is element l of
+ * a[TRI(i) + j]. Rows are batched in order of decreasing length, so the lanes of a batch have
+ * similar numbers of observations; shorter rows are padded with zero observations, which add
+ * exact zeros. A lane's arithmetic never depends on the other lanes, so a row's solution is
+ * the same whichever batch and thread it falls in. */
+
+#define LANES 8 /* lanes_gather's transpose is 8 x 8 */
+typedef float lv __attribute__((vector_size(LANES * sizeof(float)), may_alias));
+
+/* GCC: the lane kernels are compiled for AVX2 with FMA (x86-64-v3) and the baseline, with
+ * multiply-adds contracted and sqrtf free to vectorise (the machine picks the clone, so
+ * results still ignore the thread count). */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define LANE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast", "no-math-errno")
+#define LANES_POP_OPTIONS 1
+#else
+#define LANE_CLONES AR__SIMD_CLONES
+#endif
+#define TRI(i) ((size_t)(i) * ((size_t)(i) + 1) / 2)
+/* Observations gathered at a time per lane. */
+#define CHUNK 32
+
+/* out[q * 3 + r] = sum_{p < n} x[q][p * stride] * y[r][p * stride], q < 4, r < 3: the register
+ * block of both the Gram update and the Cholesky factorisation (12 accumulators, 7 loads per
+ * 12 multiply-adds). */
+static inline void kernel43(const lv *const x[4], const lv *const y[3], size_t stride, int32_t n,
+                            lv out[12]) {
+    lv c00 = {0}, c01 = {0}, c02 = {0}, c10 = {0}, c11 = {0}, c12 = {0};
+    lv c20 = {0}, c21 = {0}, c22 = {0}, c30 = {0}, c31 = {0}, c32 = {0};
+    const lv *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *y0 = y[0], *y1 = y[1], *y2 = y[2];
+    for (int32_t p = 0; p < n; p++) {
+        size_t o = (size_t)p * stride;
+        lv b0 = y0[o], b1 = y1[o], b2 = y2[o], a;
+        a = x0[o], c00 += a * b0, c01 += a * b1, c02 += a * b2;
+        a = x1[o], c10 += a * b0, c11 += a * b1, c12 += a * b2;
+        a = x2[o], c20 += a * b0, c21 += a * b1, c22 += a * b2;
+        a = x3[o], c30 += a * b0, c31 += a * b1, c32 += a * b2;
     }
-    if (nnz > 0) /* column-major: yg is k x nnz; A += yg yg^T (lower) */
-        cblas_ssyrk(CblasColMajor, CblasLower, CblasNoTrans, k, nnz, 1.0f, yg, k, 1.0f, a, k);
-    if (LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'L', k, a, k) != 0)
-        return;
-    LAPACKE_spotrs_work(LAPACK_COL_MAJOR, 'L', k, 1, a, k, b, k);
-    memcpy(x, b, (size_t)k * sizeof *x);
+    out[0] = c00, out[1] = c01, out[2] = c02, out[3] = c10, out[4] = c11, out[5] = c12;
+    out[6] = c20, out[7] = c21, out[8] = c22, out[9] = c30, out[10] = c31, out[11] = c32;
 }
+
+static inline int32_t clamp_row(int32_t i, int32_t k) {
+    return i < k ? i : k - 1;
+}
+
+/* a += G^T G over the chunk's nt observations: g[t * k + f] is factor f of observation t
+ * (scaled by sqrt(c)), one lane per row. With gm, the first chunk's call: a = gm + lam I +
+ * G^T G instead (gm: k x k scalars, the same for every lane; lam: each lane's regulariser).
+ * Rows and columns past k are clamped to k - 1 in the kernel and not stored. */
+LANE_CLONES static void lanes_gram(int32_t k, int32_t nt, const lv *g, lv *a, const float *gm,
+                              const lv *lam) {
+    for (int32_t i0 = 0; i0 < k; i0 += 4)
+        for (int32_t j0 = 0; j0 < k && j0 <= i0 + 3; j0 += 3) {
+            const lv *x[4], *y[3];
+            lv acc[12];
+            for (int q = 0; q < 4; q++)
+                x[q] = g + clamp_row(i0 + q, k);
+            for (int r = 0; r < 3; r++)
+                y[r] = g + clamp_row(j0 + r, k);
+            kernel43(x, y, (size_t)k, nt, acc);
+            for (int q = 0; q < 4; q++)
+                for (int r = 0; r < 3; r++) {
+                    int32_t i = i0 + q, j = j0 + r;
+                    if (i >= k || j > i)
+                        continue;
+                    lv *e = a + TRI(i) + j;
+                    if (!gm)
+                        *e += acc[q * 3 + r];
+                    else
+                        *e = (gm[(size_t)i * (size_t)k + (size_t)j] + (i == j ? *lam : (lv){0})) +
+                             acc[q * 3 + r];
+                }
+        }
+}
+
+/* Cholesky factorisation in place, row blocks of 4 by column blocks of 3 (left-looking): a
+ * becomes L with A = L L^T, its diagonal holding 1 / L_ii. Lanes whose pivot is not positive
+ * get bad[l] = 1 (and a unit pivot, so they stay finite; their result is discarded). */
+LANE_CLONES static void lanes_chol(int32_t k, lv *a, int *bad) {
+    for (int32_t i0 = 0; i0 < k; i0 += 4)
+        for (int32_t j0 = 0; j0 < k && j0 <= i0 + 3; j0 += 3) {
+            const lv *x[4], *y[3];
+            lv acc[12];
+            for (int q = 0; q < 4; q++)
+                x[q] = a + TRI(clamp_row(i0 + q, k));
+            for (int r = 0; r < 3; r++)
+                y[r] = a + TRI(clamp_row(j0 + r, k));
+            kernel43(x, y, 1, j0, acc);
+            if (i0 + 3 < k && j0 + 3 <= i0) {
+                /* the common case, all three columns left of the row block: their rows are
+                 * complete, and the four rows' chains run side by side in registers */
+                lv m10 = y[1][j0], m20 = y[2][j0], m21 = y[2][j0 + 1];
+                lv d0 = y[0][j0], d1 = y[1][j0 + 1], d2 = y[2][j0 + 2];
+                for (int q = 0; q < 4; q++) {
+                    lv *li = a + TRI(i0 + q);
+                    lv e0 = (li[j0] - acc[q * 3]) * d0;
+                    lv e1 = (li[j0 + 1] - acc[q * 3 + 1] - e0 * m10) * d1;
+                    lv e2 = (li[j0 + 2] - acc[q * 3 + 2] - e0 * m20 - e1 * m21) * d2;
+                    li[j0] = e0, li[j0 + 1] = e1, li[j0 + 2] = e2;
+                }
+                continue;
+            }
+            for (int r = 0; r < 3; r++) {
+                int32_t j = j0 + r;
+                if (j >= k)
+                    break;
+                const lv *lj = a + TRI(j);
+                for (int q = 0; q < 4; q++) {
+                    int32_t i = i0 + q;
+                    if (i >= k || j > i)
+                        continue;
+                    lv *li = a + TRI(i);
+                    lv v = li[j] - acc[q * 3 + r];
+                    for (int32_t p = j0; p < j; p++)
+                        v -= li[p] * lj[p];
+                    if (i > j) {
+                        li[j] = v * lj[j];
+                        continue;
+                    }
+                    lv d;
+                    for (int l = 0; l < LANES; l++) {
+                        if (!(v[l] > 0))
+                            bad[l] = 1, v[l] = 1;
+                        d[l] = 1.0f / sqrtf(v[l]);
+                    }
+                    li[i] = d;
+                }
+            }
+        }
+}
+
+/* Solves L L^T x = b in place (b becomes x), L from lanes_chol. */
+LANE_CLONES static void lanes_solve(int32_t k, const lv *a, lv *b) {
+    for (int32_t i = 0; i < k; i++) {
+        const lv *li = a + TRI(i);
+        lv s0 = b[i], s1 = {0}, s2 = {0}, s3 = {0};
+        int32_t p = 0;
+        for (; p + 4 <= i; p += 4) {
+            s0 -= li[p] * b[p], s1 -= li[p + 1] * b[p + 1];
+            s2 -= li[p + 2] * b[p + 2], s3 -= li[p + 3] * b[p + 3];
+        }
+        for (; p < i; p++)
+            s0 -= li[p] * b[p];
+        b[i] = (s0 + s1 + (s2 + s3)) * li[i];
+    }
+    for (int32_t i = k - 1; i >= 0; i--) {
+        const lv *li = a + TRI(i);
+        lv xi = b[i] * li[i];
+        b[i] = xi;
+        for (int32_t p = 0; p < i; p++)
+            b[p] -= li[p] * xi;
+    }
+}
+
+typedef float lvu __attribute__((vector_size(LANES * sizeof(float)), aligned(4), may_alias));
+
+/* out[m] = (v[0][m], ..., v[7][m]): an 8 x 8 transpose in registers (unpack, then 64-bit and
+ * 128-bit shuffles, as with AVX intrinsics). */
+static inline void transpose8(const lv v[8], lv *out) {
+    lv t[8], u[8];
+    for (int m = 0; m < 8; m += 2) {
+        t[m] = __builtin_shufflevector(v[m], v[m + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[m + 1] = __builtin_shufflevector(v[m], v[m + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int m = 0; m < 8; m += 4) {
+        u[m] = __builtin_shufflevector(t[m], t[m + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[m + 1] = __builtin_shufflevector(t[m], t[m + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[m + 2] = __builtin_shufflevector(t[m + 1], t[m + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[m + 3] = __builtin_shufflevector(t[m + 1], t[m + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int m = 0; m < 4; m++) {
+        out[m] = __builtin_shufflevector(u[m], u[m + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        out[m + 4] = __builtin_shufflevector(u[m], u[m + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
+/* The chunk of nt observations from t0 on: g[t * k + f] (lane l) = sqrt(c) y_j[f] for lane l's
+ * t-th observation, zero past the row's end or in an empty lane; s[t] (lane l) = sqrt(c), or 0.
+ * Rows are read 8 factors at a time and transposed into the lanes. zero: k zeros. */
+LANE_CLONES static void lanes_gather(const ar__ials_cfg *c, const ar_csr *r, const float *y,
+                                     const int32_t *rows, int64_t t0, int32_t nt,
+                                     const float *zero, lv *g, lv *s) {
+    int32_t k = c->k, k8 = k & ~7;
+    const float *src[CHUNK][LANES];
+    /* first the chunk's rows of y, prefetched: they are scattered over y, and the misses
+     * overlap when they are all asked for at once */
+    for (int32_t t = 0; t < nt; t++)
+        for (int l = 0; l < LANES; l++) {
+            int64_t p = rows[l] < 0 ? -1 : r->indptr[rows[l]] + t0 + t;
+            if (p < 0 || p >= r->indptr[rows[l] + 1]) {
+                src[t][l] = zero, s[t][l] = 0;
+                continue;
+            }
+            src[t][l] = y + (size_t)r->indices[p] * (size_t)k;
+            s[t][l] = sqrtf(conf(c, r->values, p));
+            for (int32_t f = 0; f < k; f += 16)
+                __builtin_prefetch(src[t][l] + f);
+        }
+    for (int32_t t = 0; t < nt; t++) {
+        lv *gt = g + (size_t)t * (size_t)k, sc = s[t];
+        const float *const *q = src[t];
+        for (int32_t f = 0; f < k8; f += 8) {
+#define ROW(l) (*(const lvu *)(q[l] + f) * sc[l])
+            lv v[8] = {ROW(0), ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6), ROW(7)};
+#undef ROW
+            transpose8(v, gt + f);
+        }
+        for (int32_t f = k8; f < k; f++)
+            for (int l = 0; l < LANES; l++)
+                gt[f][l] = sc[l] * src[t][l][f];
+    }
+}
+
+/* Solves the rows rows[0..LANES) (-1: an empty lane) exactly into x. Scratch: a TRI(k) lanes,
+ * g CHUNK * k lanes, s CHUNK lanes, b k lanes; zero: k zeros. */
+LANE_CLONES static void solve_lanes_exact(const ar__ials_cfg *c, const ar_csr *r,
+                                              const float *y, const int32_t *rows,
+                                              const float *gm, const float *zero, float *x,
+                                              lv *a, lv *g, lv *s, lv *b) {
+    int32_t k = c->k;
+    int64_t nmax = 0;
+    lv lam = {0};
+    for (int l = 0; l < LANES; l++)
+        if (rows[l] >= 0) {
+            int64_t n = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
+            nmax = n > nmax ? n : nmax;
+            lam[l] = row_reg(c, n, r->n_cols);
+        }
+    for (int32_t f = 0; f < k; f++)
+        b[f] = (lv){0};
+    int64_t t0 = 0;
+    do {
+        int32_t nt = (int32_t)(nmax - t0 < CHUNK ? nmax - t0 : CHUNK);
+        lanes_gather(c, r, y, rows, t0, nt, zero, g, s);
+        for (int32_t t = 0; t < nt; t++) /* b = sum c y = sum sqrt(c) g */
+            for (int32_t f = 0; f < k; f++)
+                b[f] += s[t] * g[(size_t)t * (size_t)k + (size_t)f];
+        lanes_gram(k, nt, g, a, t0 == 0 ? gm : NULL, &lam);
+        t0 += nt;
+    } while (t0 < nmax);
+    int bad[LANES] = {0};
+    lanes_chol(k, a, bad);
+    lanes_solve(k, a, b);
+    for (int l = 0; l < LANES; l++)
+        if (rows[l] >= 0 && !bad[l])
+            for (int32_t f = 0; f < k; f++)
+                x[(size_t)rows[l] * (size_t)k + (size_t)f] = b[f][l];
+}
+
+#ifdef LANES_POP_OPTIONS
+#pragma GCC pop_options
+#endif
 
 /* ap += lambda p + sum_j c_j (y_j . p) y_j over the row's n gathered observations (yg: n x k,
  * cv: n confidences). */
@@ -247,45 +482,81 @@ AR__SIMD_CLONES static void solve_block_cg(const ar__ials_cfg *c, const ar_csr *
     }
 }
 
-/* Observations gathered per CG block: a block closes at BLOCK rows or when adding a row would
- * pass this many (a single longer row makes a block of its own). */
+/* Observations gathered per CG block (a single longer row makes a block of its own). */
 #define GATHER_ROWS 1024
 
-ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y, float *x,
-                         int n_threads) {
-    int32_t k = c->k, n_rows = r->n_rows;
-    int nt = ar__threads(n_threads);
-    size_t kk = (size_t)k * (size_t)k;
-    int64_t max_nnz = 0;
-    for (int32_t i = 0; i < n_rows; i++)
-        if (r->indptr[i + 1] - r->indptr[i] > max_nnz)
-            max_nnz = r->indptr[i + 1] - r->indptr[i];
-    /* Blocks of consecutive rows: a function of r only, never of the thread count. */
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The exact solver's batches: rows in order of decreasing length (ties by row), LANES at a
+ * time, the last batch padded with -1. Returns NULL when out of memory. */
+static int32_t *exact_batches(const ar_csr *r, int32_t *n_batches) {
+    int32_t n_rows = r->n_rows, nb = (n_rows + LANES - 1) / LANES;
+    uint64_t *key = ar__alloc_array((size_t)n_rows + 1, sizeof *key);
+    int32_t *rows = ar__alloc_array((size_t)nb * LANES + 1, sizeof *rows);
+    if (!key || !rows) {
+        ar__free(key), ar__free(rows);
+        return NULL;
+    }
+    for (int32_t i = 0; i < n_rows; i++) {
+        uint64_t n = (uint64_t)(r->indptr[i + 1] - r->indptr[i]);
+        key[i] = (UINT64_C(0xffffffff) - (n < 0xffffffff ? n : 0xffffffff)) << 32 | (uint32_t)i;
+    }
+    qsort(key, (size_t)n_rows, sizeof *key, cmp_u64);
+    for (int32_t i = 0; i < nb * LANES; i++)
+        rows[i] = i < n_rows ? (int32_t)(key[i] & 0xffffffff) : -1;
+    ar__free(key);
+    *n_batches = nb;
+    return rows;
+}
+
+/* CG blocks: consecutive rows, closed at BLOCK rows or when adding a row would pass
+ * GATHER_ROWS observations (a function of r only, never of the thread count). */
+static int32_t *cg_blocks(const ar_csr *r, int32_t *n_blocks) {
+    int32_t n_rows = r->n_rows, nb = 0;
     int32_t *bstart = ar__alloc_array((size_t)n_rows + 1, sizeof *bstart);
     if (!bstart)
-        return AR_ENOMEM;
-    int32_t n_blocks = 0;
+        return NULL;
     for (int32_t i = 0; i < n_rows;) {
         int32_t j = i + 1;
         int64_t sum = r->indptr[j] - r->indptr[i];
         while (j < n_rows && j - i < BLOCK &&
                sum + (r->indptr[j + 1] - r->indptr[j]) <= GATHER_ROWS)
             sum += r->indptr[j + 1] - r->indptr[j], j++;
-        bstart[n_blocks++] = i;
+        bstart[nb++] = i;
         i = j;
     }
-    bstart[n_blocks] = n_rows;
+    bstart[nb] = n_rows;
+    *n_blocks = nb;
+    return bstart;
+}
+
+ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y, float *x,
+                         int n_threads) {
+    int32_t k = c->k, n_rows = r->n_rows;
+    int nt = ar__threads(n_threads), exact = c->solver == AR__IALS_EXACT;
+    size_t kk = (size_t)k * (size_t)k;
+    int64_t max_nnz = 0;
+    for (int32_t i = 0; i < n_rows; i++)
+        if (r->indptr[i + 1] - r->indptr[i] > max_nnz)
+            max_nnz = r->indptr[i + 1] - r->indptr[i];
+    int32_t n_units = 0;
+    int32_t *units = exact ? exact_batches(r, &n_units) : cg_blocks(r, &n_units);
+    if (!units)
+        return AR_ENOMEM;
     size_t gather = (size_t)(max_nnz > GATHER_ROWS ? max_nnz : GATHER_ROWS);
-    /* Per-thread slot: exact: a (k*k), b (k), yg (max_nnz*k); cg: rr, pp, ap (BLOCK*k), rs,
-     * yg (gather*k), cv (gather). */
+    /* Per-thread slot: exact: a (TRI(k) lanes), g (CHUNK * k lanes), s (CHUNK lanes), b (k lanes); cg: rr, pp,
+     * ap (BLOCK*k), rs, yg (gather*k), cv (gather). */
     size_t bk = round_up16((size_t)BLOCK * k);
-    size_t slot = c->solver == AR__IALS_EXACT
-                      ? round_up16(kk) + round_up16((size_t)k) + round_up16((size_t)max_nnz * k)
-                      : 3 * bk + round_up16(BLOCK) + round_up16(gather * k) + round_up16(gather);
+    size_t slot = exact ? (TRI(k) + (size_t)CHUNK * k + CHUNK + (size_t)k) * LANES + (size_t)k
+                        : 3 * bk + round_up16(BLOCK) + round_up16(gather * k) + round_up16(gather);
+    slot = round_up16(slot);
     size_t shared = round_up16(kk) + (size_t)AR__GRAM_CHUNKS * kk;
     float *mem = ar__alloc_array(shared + (size_t)nt * slot + 16, sizeof *mem);
     if (!mem) {
-        ar__free(bstart);
+        ar__free(units);
         return AR_ENOMEM;
     }
     float *base = align64(mem);
@@ -299,22 +570,23 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
 #else
         float *my = slots;
 #endif
+        if (exact) /* the last k floats of the slot: zeros for the gather's empty lanes */
+            memset(my + slot - k, 0, (size_t)k * sizeof *my);
 #pragma omp for schedule(dynamic, 1)
-        for (int32_t bl = 0; bl < n_blocks; bl++) {
-            int32_t r0 = bstart[bl], r1 = bstart[bl + 1];
-            if (c->solver == AR__IALS_EXACT) {
-                float *a = my, *b = my + round_up16(kk), *yg = b + round_up16((size_t)k);
-                for (int32_t row = r0; row < r1; row++)
-                    solve_row_exact(c, r, y, row, gm, x + (size_t)row * (size_t)k, a, b, yg);
+        for (int32_t u = 0; u < n_units; u++) {
+            if (exact) {
+                lv *a = (lv *)my, *g = a + TRI(k), *s = g + (size_t)CHUNK * k, *b = s + CHUNK;
+                solve_lanes_exact(c, r, y, units + (size_t)u * LANES, gm, my + slot - k, x, a, g,
+                                  s, b);
             } else {
                 float *rs = my + 3 * bk, *yg = rs + round_up16(BLOCK);
-                solve_block_cg(c, r, y, r0, r1, gm, x, my, my + bk, my + 2 * bk, rs, yg,
-                               yg + round_up16(gather * k));
+                solve_block_cg(c, r, y, units[u], units[u + 1], gm, x, my, my + bk, my + 2 * bk,
+                               rs, yg, yg + round_up16(gather * k));
             }
         }
     }
     ar__free(mem);
-    ar__free(bstart);
+    ar__free(units);
     return AR_OK;
 }
 

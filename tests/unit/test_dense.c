@@ -200,11 +200,25 @@ static double max_rel_diff(const float *a, const float *b, size_t n) {
     return d / (scale > 0 ? scale : 1);
 }
 
-static void check_half_step(int solver, int cg_steps, float alpha, double tol) {
+/* One half-epoch of the solver against the reference: k factors, the user side (each row
+ * has fewer observations than the exact solver's chunk) or the item side (popular items span
+ * several chunks; 30 rows leave lanes of the last batch empty). */
+static void check_half_step_side(int solver, int cg_steps, float alpha, double tol, int32_t k,
+                                 int items) {
     ar_dataset *ds = synthetic();
     ar_csr *x;
     assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
-    int32_t k = 8;
+    if (items) {
+        ar_csr *xt;
+        assert_int_equal(ar_csr_transpose(x, &xt), AR_OK);
+        ar_csr_free(x);
+        x = xt;
+        int64_t longest = 0;
+        for (int32_t i = 0; i < x->n_rows; i++)
+            if (x->indptr[i + 1] - x->indptr[i] > longest)
+                longest = x->indptr[i + 1] - x->indptr[i];
+        assert_true(longest > 32); /* the exact solver gathers 32 observations at a time */
+    }
     ar__ials_cfg c = {k, alpha, 0.05f, 0.02f, 1.0f, solver, cg_steps};
     size_t nu = (size_t)x->n_rows * k, ni = (size_t)x->n_cols * k;
     float *y = malloc(ni * sizeof *y), *x0 = malloc(nu * sizeof *x0);
@@ -217,8 +231,8 @@ static void check_half_step(int solver, int cg_steps, float alpha, double tol) {
     ar__ials_solve_ref(&c, x, y, ref);
     double d = max_rel_diff(fast, ref, nu);
     if (!(d < tol))
-        fail_msg("solver %d, %d steps: max relative difference %g (tolerance %g)", solver, cg_steps,
-                 d, tol);
+        fail_msg("solver %d, %d steps, k %d, %s: max relative difference %g (tolerance %g)",
+                 solver, cg_steps, k, items ? "items" : "users", d, tol);
     /* a CG step from the warm start moves towards the solution */
     if (solver == AR__IALS_CG && cg_steps == 1) {
         assert_true(max_rel_diff(fast, ref, nu) < max_rel_diff(x0, ref, nu));
@@ -228,10 +242,19 @@ static void check_half_step(int solver, int cg_steps, float alpha, double tol) {
     ar_dataset_free(ds);
 }
 
+static void check_half_step(int solver, int cg_steps, float alpha, double tol) {
+    check_half_step_side(solver, cg_steps, alpha, tol, 8, 0);
+}
+
 static void test_ials_exact_matches_reference(void **state) {
     (void)state;
     check_half_step(AR__IALS_EXACT, 0, 0.0f, 1e-4);
     check_half_step(AR__IALS_EXACT, 0, 2.5f, 1e-4);
+    /* the lane solver's edges: k not a multiple of its 8 x 8 transposes nor of its 4 x 3
+     * register blocks, rows longer than a chunk, empty lanes */
+    check_half_step_side(AR__IALS_EXACT, 0, 2.5f, 1e-4, 13, 1);
+    check_half_step_side(AR__IALS_EXACT, 0, 0.0f, 1e-4, 24, 1);
+    check_half_step_side(AR__IALS_EXACT, 0, 0.0f, 1e-4, 5, 0);
 }
 
 static void test_ials_cg_matches_reference(void **state) {
