@@ -2,11 +2,14 @@
  * ease.c -- EASE^R: an item-item model with a closed-form solution.
  *
  * Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019. With X the user x
- * item training matrix, G = X^T X + lambda I and P = G^{-1}, the weights are
+ * item training matrix, G = X^T X + D and P = G^{-1}, the weights are
  *
  *     B_ji = -P_ji / P_ii  (j != i),   B_ii = 0,
  *
- * and a user with history row x scores item i as (x B)_i = sum_j x_j B_ji.
+ * and a user with history row x scores item i as (x B)_i = sum_j x_j B_ji. EASE has D =
+ * lambda I; with `dropout` p > 0, D_ii = lambda + p / (1 - p) (X^T X)_ii, the emphasised
+ * denoising linear autoencoder (EDLAE) of Steck, "Autoencoders that don't overfit towards the
+ * Identity", NeurIPS 2020: the closed form of training on inputs with dropout rate p.
  *
  * Fit: the Gram matrix is built sparse -- row i of G is the sum over the users u of item i of
  * x_ui * x_u (a walk over X^T's row i and X's rows), one row per OpenMP task, so each entry is
@@ -40,12 +43,16 @@
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 
-enum { P_LAMBDA };
+enum { P_LAMBDA, P_DROPOUT, N_PARAMS };
 
 static const ar_param_def params[] = {
     {"lambda", AR_PARAM_LOGFLOAT, 1e-2, 1e6, 500, NULL, NULL,
      "L2 regularisation added to the Gram matrix's diagonal"},
+    {"dropout", AR_PARAM_FLOAT, 0, 0.95, 0, NULL, NULL,
+     "EDLAE's emphasised denoising (Steck 2020): the diagonal gets lambda + dropout / (1 - "
+     "dropout) * G_ii, so popular items' weights shrink more; 0 = EASE"},
 };
+_Static_assert(sizeof params / sizeof params[0] == N_PARAMS, "one definition per parameter");
 
 typedef struct state {
     float *b; /* n x n row-major */
@@ -213,9 +220,13 @@ static ar_status sweep_inverse(float *a, int32_t n, float *ws, int nt, const ar_
  * so with S = X^T W X, B_ji = -P_ji / P_ii = S_ji / (1 - S_ii) for j != i. The inverse costs
  * n_users^3 instead of n_items^3; S is built in blocks of DUAL_COLS item columns by two sparse
  * x dense products (T = W X_block, then S_block = X^T T), each output row written by one
- * thread. b: n_items x n_items (row-major) output. */
-static ar_status fit_dual(const ar_csr *x, const ar_csr *xt, float lambda, float *b, int nt,
-                          const ar_fit_options *o) {
+ * thread. b: n_items x n_items (row-major) output.
+ *
+ * A diagonal D (EDLAE) comes in as x and xt with column i scaled by D_ii^-1/2, lambda = 1
+ * and d = D: then X^T X + D = D^1/2 (X~^T X~ + I) D^1/2, and B_ji = S~_ji sqrt(D_ii / D_jj) /
+ * (1 - S~_ii). d NULL: no scaling. */
+static ar_status fit_dual(const ar_csr *x, const ar_csr *xt, float lambda, const float *d,
+                          float *b, int nt, const ar_fit_options *o) {
     int32_t nu = x->n_rows, n = x->n_cols;
     size_t ldk = (size_t)nu;
     float *k = ar__alloc_array((size_t)nu * (size_t)nu, sizeof *k);
@@ -279,11 +290,45 @@ static ar_status fit_dual(const ar_csr *x, const ar_csr *xt, float lambda, float
             float *row = b + (size_t)i * (size_t)n + (size_t)c0;
             for (int32_t c = 0; c < bw; c++)
                 row[c] = c0 + c == i ? 0.0f : row[c] / den[c];
+            if (d) {
+                float di = 1.0f / sqrtf(d[i]);
+                for (int32_t c = 0; c < bw; c++)
+                    row[c] *= sqrtf(d[c0 + c]) * di;
+            }
         }
     }
 out:
     ar__free(k);
     ar__free(ws);
+    return st;
+}
+
+/* fit_dual with EDLAE's diagonal D_ii = lambda + emph (X^T X)_ii: the matrices' values
+ * scaled by D^-1/2 per item (copies; the structure is shared). */
+static ar_status fit_dual_edlae(const ar_csr *x, const ar_csr *xt, float lambda, float emph,
+                                float *b, int nt, const ar_fit_options *o) {
+    int32_t n = x->n_cols;
+    float *d = ar__alloc_array((size_t)n, sizeof *d);
+    float *xv = ar__alloc_array((size_t)x->nnz + 1, sizeof *xv);
+    float *xtv = ar__alloc_array((size_t)xt->nnz + 1, sizeof *xtv);
+    ar_status st = AR_ENOMEM;
+    if (d && xv && xtv) {
+        for (int32_t i = 0; i < n; i++) {
+            double g = 0;
+            for (int64_t q = xt->indptr[i]; q < xt->indptr[i + 1]; q++)
+                g += (double)xt->values[q] * xt->values[q];
+            d[i] = (float)(lambda + emph * g);
+        }
+        for (int64_t q = 0; q < x->nnz; q++)
+            xv[q] = x->values[q] / sqrtf(d[x->indices[q]]);
+        for (int32_t i = 0; i < n; i++)
+            for (int64_t q = xt->indptr[i]; q < xt->indptr[i + 1]; q++)
+                xtv[q] = xt->values[q] / sqrtf(d[i]);
+        ar_csr xs = *x, xts = *xt;
+        xs.values = xv, xts.values = xtv;
+        st = fit_dual(&xs, &xts, 1.0f, d, b, nt, o);
+    }
+    ar__free(d), ar__free(xv), ar__free(xtv);
     return st;
 }
 
@@ -309,17 +354,22 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
     if (!s->b)
         return ar__fail(err, AR_ENOMEM, "ease: out of memory for %.2f GiB", (double)need / GIB);
     float lambda = (float)ar__p(m, P_LAMBDA);
+    double p = ar__p(m, P_DROPOUT), emph = p / (1.0 - p);
     ar_status st;
-    if (dual) {
-        st = fit_dual(x, xt, lambda, s->b, nt, o);
+    if (dual && p > 0) {
+        st = fit_dual_edlae(x, xt, lambda, (float)emph, s->b, nt, o);
+    } else if (dual) {
+        st = fit_dual(x, xt, lambda, NULL, s->b, nt, o);
     } else {
         float *ws = ar__alloc_array(sweep_scratch_floats(n) + (size_t)n, sizeof *ws);
         if (!ws)
             return ar__fail(err, AR_ENOMEM, "ease: out of memory");
         float *diag = ws + sweep_scratch_floats(n), *g = s->b;
         gram_sparse(x, xt, g, nt);
-        for (int32_t i = 0; i < n; i++)
-            g[(size_t)i * (size_t)n + (size_t)i] += lambda;
+        for (int32_t i = 0; i < n; i++) {
+            float *gi = g + (size_t)i * (size_t)n + (size_t)i;
+            *gi += lambda + (float)emph * *gi;
+        }
         /* G is symmetric: its row-major array is also the column-major matrix. */
         st = sweep_inverse(g, n, ws, nt, o);
         if (!st) {
@@ -423,9 +473,10 @@ static void free_state(ar_model *m) {
 
 const ar__model_impl ar__ease_impl = {
     .name = "ease",
-    .citation = "Steck, Embarrassingly Shallow Autoencoders for Sparse Data, WWW 2019",
+    .citation = "Steck, Embarrassingly Shallow Autoencoders for Sparse Data, WWW 2019; EDLAE: "
+                "Steck, Autoencoders that don't overfit towards the Identity, NeurIPS 2020",
     .params = params,
-    .n_params = 1,
+    .n_params = N_PARAMS,
     .fit = fit,
     .score = score,
     .score_batch = score_batch,

@@ -108,21 +108,25 @@ static void invert_ref(double *a, int n) {
     free(inv);
 }
 
-static void check_ease(int32_t n_users, int32_t n_items) {
+/* EASE (dropout 0) or EDLAE against the closed form in double. */
+static void check_ease(int32_t n_users, int32_t n_items, double dropout) {
     ar_dataset *ds;
     assert_int_equal(ar_dataset_synthetic(n_users, n_items, 25, 5, 3, &ds), AR_OK);
-    ar_model *m = fitted("ease", ds, "{\"lambda\": 5}", 2);
+    char params[64];
+    snprintf(params, sizeof params, "{\"lambda\": 5, \"dropout\": %g}", dropout);
+    ar_model *m = fitted("ease", ds, params, 2);
     ar_csr *x;
     assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
     int n = x->n_cols;
-    /* B = -P / diag(P), P = (X^T X + lambda I)^-1, all in double from the dense X. */
+    /* B = -P / diag(P), P = (X^T X + D)^-1, D_ii = lambda + dropout / (1 - dropout) G_ii,
+     * all in double from the dense X. */
     double *g = calloc((size_t)n * n, sizeof *g), *b = calloc((size_t)n * n, sizeof *b);
     for (int32_t u = 0; u < x->n_rows; u++)
         for (int64_t p = x->indptr[u]; p < x->indptr[u + 1]; p++)
             for (int64_t q = x->indptr[u]; q < x->indptr[u + 1]; q++)
                 g[x->indices[p] * n + x->indices[q]] += (double)x->values[p] * x->values[q];
     for (int i = 0; i < n; i++)
-        g[i * n + i] += 5;
+        g[i * n + i] += 5 + dropout / (1 - dropout) * g[i * n + i];
     invert_ref(g, n);
     for (int j = 0; j < n; j++)
         for (int i = 0; i < n; i++)
@@ -161,8 +165,10 @@ static void test_ease_matches_dense_inverse(void **state) {
     (void)state;
     /* 700 items: three pivot blocks and two tiles of the sweep; the first dataset has fewer
      * users than items (the dual path), the second more (the primal path) */
-    check_ease(300, 700);
-    check_ease(800, 600);
+    check_ease(300, 700, 0);
+    check_ease(800, 600, 0);
+    check_ease(300, 700, 0.25); /* EDLAE on both paths */
+    check_ease(800, 600, 0.5);
 }
 
 static void test_ease_refuses_without_memory(void **state) {
