@@ -139,9 +139,11 @@ void ar_autotrain_result_free(ar_autotrain_result *r);
  * reproduced: Markdown for people with one ```json block for agentrec:
  *   {"method": "ItemCF", "source": "where the number was published",
  *    "spec": {model spec, see agentrec/spec.h},
- *    "dataset": {"name": "gowalla-lightgcn", "format": "lightgcn"|"movielens"|"recbole"|"csv",
- *                "train": FILE, "test": FILE (optional; relative to the data root's NAME/)},
- *    "protocol": {"split": "predefined" | "random", "test_ratio": 0.2, "seed": 1, "k": 20},
+ *    "dataset": {"name": "gowalla-lightgcn",
+ *                "format": "lightgcn" | "movielens" | "recbole" | "s3rec",
+ *                "train": FILE, "test": FILE (optional; paths inside the data root's NAME/)},
+ *    "protocol": {"split": "predefined" | "random", "test_ratio": 0.2, "seed": 1, "k": 20,
+ *                 "ranking": "full" (optional; the only ranking reproduce scores with)},
  *    "reported": {"recall@20": 0.157, "ndcg@20": 0.1214},
  *    "tolerance": 0.02}
  * The result is reproduced when every reported metric is reached within the relative
@@ -174,6 +176,70 @@ typedef struct ar_card_verdict {
 
 /* Judges measured recall@k and ndcg@k against the card. */
 ar_card_verdict ar_card_judge(const ar_card *c, double recall, double ndcg);
+
+/* The JSON Schema of a card's json block (static text, never NULL after the first call unless
+ * memory ran out; thread-safe): what an LLM drafting a card is constrained to. It is built from
+ * the bounds ar_card_parse checks, with the model spec schema's definitions (ar_spec_schema,
+ * without the parameters' descriptions) under $defs. Every document it accepts passes
+ * ar_card_parse except for what a schema cannot say: reported's keys must be recall@K and/or
+ * ndcg@K for protocol.k, a predefined split needs dataset.test, files must lie inside the
+ * dataset's folder, protocol.ranking "sampled" is refused (with the reason), and the spec's
+ * checks beyond its schema. */
+const char *ar_card_schema(void);
+
+/* -- Drafting a card from a method's description ----------------------------------------------
+ * An LLM reads a method's description (text from a paper) and drafts a card. The text is data:
+ * it goes to the model inside the data block of ar_llm_propose's prompt, declared to be a
+ * description to summarise and never instructions. The answer is constrained by
+ * response_format (ar_card_schema), checked against that schema, then rendered as a card
+ * (Markdown with the answer in the ```json block) and validated by ar_card_parse exactly as a
+ * hand-written card is; a rejected answer is sent back with the parser's reason and the model
+ * is asked again, up to llm->max_retries times. Nothing in the text or in an answer can change
+ * the schema, the validator or the number of attempts. */
+
+typedef struct ar_card_draft_options {
+    const ar_llm_config *llm; /* the endpoint (required); its log callback, if any, still gets
+                               * every attempt */
+    const char *datasets;     /* the datasets a card can name, as a JSON array given to the model
+                               * as data, e.g. [{"name": "ml-100k", "files": ["u.data"]}];
+                               * NULL = none listed */
+    const char *text_name;    /* where the text came from (a file name), for the prompt's data
+                               * and the draft's heading; NULL = "the text" */
+    const char *card_name;    /* the draft's name in validation messages (its file); NULL =
+                               * "(card)" */
+    size_t max_text_bytes;    /* longest text accepted (default 64 KiB; at most 16 MiB) */
+} ar_card_draft_options;
+
+ar_card_draft_options ar_card_draft_options_default(void);
+/* NULL when the options are usable, otherwise a static message saying what is wrong. */
+const char *ar_card_draft_options_check(const ar_card_draft_options *o);
+
+typedef struct ar_card_draft {
+    int valid;              /* 1 when the draft passed ar_card_parse */
+    char *markdown;         /* the draft card, valid or not: when not, marked REJECTED with the
+                             * reason, the last answer in it for inspection (in the ```json
+                             * block when it is a JSON object, else indented); NULL when no
+                             * answer came back */
+    char reason[512];       /* why there is no valid draft: the parser's message naming the
+                             * field, the schema violation, or the endpoint's failure; "" when
+                             * valid */
+    ar_llm_outcome outcome; /* how the last attempt ended (when attempts > 0) */
+    int attempts;           /* HTTP attempts made */
+    size_t prompt_bytes;    /* bytes of the first attempt's messages */
+    char *attempts_json;    /* every attempt as a JSON array of {attempt, outcome, http,
+                             * latency_s, prompt_bytes, message, retry}; NULL when none */
+} ar_card_draft;
+
+/* Drafts a card from text (a method's description, UTF-8, at most o->max_text_bytes). Returns
+ * AR_OK with out->valid = 1 and the card in out->markdown; AR_EINVAL for bad options or text
+ * (out->attempts = 0) or when every answer was rejected (out->reason says why, out->markdown
+ * holds the last one); AR_EIO when the endpoint could not be reached or answered with an HTTP
+ * error; AR_EPARSE when its answers were malformed; AR_ENOMEM. err says which. out is filled
+ * in every case and freed with ar_card_draft_free(). Thread-safe for distinct outputs. */
+ar_status ar_card_draft_from_text(const ar_card_draft_options *o, const char *text,
+                                  ar_card_draft *out, ar_error *err);
+/* Frees what a draft holds (not the struct); NULL is a no-op. */
+void ar_card_draft_free(ar_card_draft *d);
 
 #ifdef __cplusplus
 }

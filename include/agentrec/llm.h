@@ -63,6 +63,10 @@ typedef struct ar_llm_attempt {
                                 control characters replaced (never NULL, may be "") */
     int will_retry;          /* 1 when another attempt follows */
     double retry_in_seconds; /* the backoff before it */
+    size_t prompt_bytes;     /* bytes of the messages' contents sent in this attempt (the
+                                schema in response_format not counted) */
+    const char *answer;      /* the whole content of the answer when one came (whatever its
+                                outcome), the API key masked; NULL when none came */
 } ar_llm_attempt;
 
 typedef void (*ar_llm_log_fn)(void *log_data, const ar_llm_attempt *a);

@@ -49,4 +49,11 @@ ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, double seconds, c
  * when there were none. */
 char *ar__proposer_attempts_json(const ar__proposer *p);
 
+/* Renders a drafted card's JSON (an LLM's answer) as a card and validates it with
+ * ar_card_parse under card_name: AR_OK, or the parser's error, with *markdown (ar__free) the
+ * card either way -- marked REJECTED with the reason when invalid. NULL on AR_ENOMEM. The
+ * validator behind ar_card_draft_from_text (card.c), here for the tests. */
+ar_status ar__card_draft_check(const char *answer, const char *text_name, const char *model,
+                               const char *card_name, char **markdown, ar_error *err);
+
 #endif

@@ -237,8 +237,9 @@ typedef struct attempt_result {
     double latency, retry_after;
     char message[1024];
     char excerpt[EXCERPT + 8];
-    char *content; /* the answer's text when there was one (ar__malloc'd) */
-    json_t *doc;   /* the answer parsed, when it is JSON */
+    size_t prompt_bytes; /* the messages' contents sent */
+    char *content;       /* the answer's text when there was one (ar__malloc'd) */
+    json_t *doc;         /* the answer parsed, when it is JSON */
 } attempt_result;
 
 static void result_clear(attempt_result *r) {
@@ -294,6 +295,9 @@ static ar_status attempt(call *c, const json_t *messages, attempt_result *r) {
     r->retry_after = -1;
     if (st)
         return st;
+    for (size_t i = 0; i < json_array_size(messages); i++)
+        r->prompt_bytes +=
+            json_string_length(json_object_get(json_array_get(messages, i), "content"));
     st = AR_ENOMEM;
     if (!(h = curl_easy_init()))
         goto done;
@@ -534,12 +538,26 @@ static ar_status feedback(json_t *msgs, const attempt_result *r) {
     return ok ? AR_OK : AR_ENOMEM;
 }
 
-static void report(const call *c, const attempt_result *r, int will_retry, double delay) {
+/* Reports an attempt to cfg->log. The answer goes out whole but with the API key masked, like
+ * every message and excerpt: a model that echoes the key must not get it into a log. */
+static ar_status report(const call *c, const attempt_result *r, int will_retry, double delay) {
     if (!c->cfg->log)
-        return;
-    ar_llm_attempt a = {c->attempt, r->outcome, r->status,  r->latency,
-                        r->message, r->excerpt, will_retry, will_retry ? delay : 0};
+        return AR_OK;
+    char *answer = NULL;
+    if (r->content) {
+        /* Masking replaces a key of >= 4 bytes by "[key]": at most 25% longer. */
+        size_t n = strlen(r->content), cap = n + n / 4 + 8;
+        if (!(answer = ar__malloc(cap)))
+            return AR_ENOMEM;
+        memcpy(answer, r->content, n + 1);
+        scrub(answer, cap, c->cfg->api_key);
+    }
+    ar_llm_attempt a = {c->attempt,      r->outcome, r->status,  r->latency,
+                        r->message,      r->excerpt, will_retry, will_retry ? delay : 0,
+                        r->prompt_bytes, answer};
     c->cfg->log(c->cfg->log_data, &a);
+    ar__free(answer);
+    return AR_OK;
 }
 
 static ar_status call_init(call *c, const ar_llm_config *cfg, const char *name,
@@ -618,7 +636,8 @@ static ar_status converse(call *c, const json_t *base, int with_feedback,
             if (delay > MAX_BACKOFF)
                 delay = MAX_BACKOFF;
         }
-        report(c, &r, more, delay);
+        if ((st = report(c, &r, more, delay)))
+            break;
         if (r.outcome == AR_LLM_OK) {
             const char *s;
             size_t n;

@@ -63,7 +63,7 @@ printf '# no json here\n' >"$S/none.md"
 sed 's/"format": "movielens"/"format": "parquet"/' "$S/low.md" >"$S/fmt.md"
 sed 's/"k": 50/"k": 0/' "$S/low.md" >"$S/spec.md"
 sed 's/"recall@20": 0.01, "ndcg@20": 0.01/"recall@20": 2/' "$S/low.md" >"$S/rep.md"
-for c in none:"no \`\`\`json block" fmt:"dataset.format parquet" spec:"params.k" rep:"reported.recall@20"; do
+for c in none:"no \`\`\`json block" fmt:'dataset.format: "parquet"' spec:"params.k" rep:"reported.recall@20"; do
   f=${c%%:*} want=${c#*:}
   rc=0; "$AR" reproduce "$S/$f.md" --data-root "$S/data" --cache "$S/cache2" --ledger "$L" \
     2>"$S/err.txt" >/dev/null || rc=$?

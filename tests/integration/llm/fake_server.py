@@ -13,6 +13,10 @@ Binds 127.0.0.1 on a free port, writes the port to PORTFILE, and answers every P
   flaky     429 with Retry-After: 0 on the first request, then a valid answer {"ok": true}
   echo      a valid envelope whose content is the request's Authorization header (to check
             that a key echoed back is scrubbed from logs)
+  card      a method card's JSON block that satisfies the card schema and ar_card_parse (an
+            ItemKNN on the dataset "toy", MovieLens format, a random split)
+  badcard   the same card with a predefined split and no test file: it satisfies the card
+            schema but not ar_card_parse (dataset.test), so every answer is rejected
 Each request body is appended to REQUESTLOG as one JSON line when given.
 """
 import http.server
@@ -70,11 +74,23 @@ class H(http.server.BaseHTTPRequestHandler):
                 self.send(429, '{"error": {"message": "slow down"}}', [("Retry-After", "0")])
             else:
                 self.send(200, envelope('{"ok": true}'))
+        elif mode == "card":
+            self.send(200, envelope(json.dumps(CARD)))
+        elif mode == "badcard":
+            self.send(200, envelope(json.dumps(BADCARD)))
         elif mode == "echo":
             self.send(200, envelope(json.dumps({"ok": self.headers.get("Authorization", "")})))
         else:
             self.send(500, "unknown mode")
 
+
+CARD = {"method": "ItemKNN toy", "source": "the fake server",
+        "spec": {"model": "itemknn", "params": {"k": 50}},
+        "dataset": {"name": "toy", "format": "movielens", "train": "u.data"},
+        "protocol": {"split": "random", "test_ratio": 0.2, "seed": 3, "k": 20,
+                     "ranking": "full"},
+        "reported": {"recall@20": 0.01, "ndcg@20": 0.01}, "tolerance": 0.05}
+BADCARD = dict(CARD, protocol=dict(CARD["protocol"], split="predefined"))
 
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 with open(portfile + ".tmp", "w") as f:
