@@ -371,32 +371,6 @@ const char *ar_card_schema(void) {
 
 #define DRAFT_PROSE_MAX 400 /* bytes of a name or reason quoted in the draft's prose */
 
-typedef struct buf_t {
-    char *s;
-    size_t n, cap;
-} buf_t;
-
-static bool buf_add(buf_t *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *t = ar__realloc(b->s, cap);
-        if (!t)
-            return false;
-        b->s = t;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-    return true;
-}
-
-static bool buf_str(buf_t *b, const char *s) {
-    return buf_add(b, s, strlen(s));
-}
-
 ar_card_draft_options ar_card_draft_options_default(void) {
     ar_card_draft_options o;
     memset(&o, 0, sizeof o);
@@ -428,12 +402,12 @@ void ar_card_draft_free(ar_card_draft *d) {
 /* One line of prose from untrusted text: control characters (newlines included) become spaces
  * and backquotes quotes, so nothing quoted can start a line, let alone a ```json fence that
  * ar_card_parse would read before the real one. Cut at DRAFT_PROSE_MAX bytes. */
-static bool add_prose(buf_t *b, const char *s) {
+static bool add_prose(ar__buf *b, const char *s) {
     size_t n = 0;
     for (; s && *s && n < DRAFT_PROSE_MAX; s++, n++) {
         unsigned char c = (unsigned char)*s;
         char ch = c < 0x20 || c == 0x7F ? ' ' : c == '`' ? '\'' : (char)c;
-        if (!buf_add(b, &ch, 1))
+        if (!ar__buf_add(b, &ch, 1))
             return false;
     }
     if (!(s && *s))
@@ -443,7 +417,7 @@ static bool add_prose(buf_t *b, const char *s) {
         b->s[--b->n] = 0;
     if (((unsigned char)b->s[b->n - 1] & 0xC0) == 0xC0)
         b->s[--b->n] = 0;
-    return buf_str(b, "...");
+    return ar__buf_str(b, "...");
 }
 
 /* The draft as a card: a heading and prose written by the program, then the answer -- in the
@@ -456,13 +430,13 @@ static char *render(const char *answer, const char *text_name, const char *model
     char *json =
         json_is_object(doc) ? json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(doc);
-    buf_t b = {0};
-    bool ok = buf_str(&b, "# Method card drafted from ") && add_prose(&b, text_name) &&
-              buf_str(&b, reason ? ": REJECTED\n\n**Rejected:** " : "\n\n") &&
-              (!reason || (add_prose(&b, reason) && buf_str(&b, "\n\n"))) &&
-              buf_str(&b, "Drafted by an LLM (model ") && add_prose(&b, model) &&
-              buf_str(&b, ") from the method description in ") && add_prose(&b, text_name) &&
-              buf_str(&b, reason ? ". It failed validation and was not run: correct the card's "
+    ar__buf b = {0};
+    bool ok = ar__buf_str(&b, "# Method card drafted from ") && add_prose(&b, text_name) &&
+              ar__buf_str(&b, reason ? ": REJECTED\n\n**Rejected:** " : "\n\n") &&
+              (!reason || (add_prose(&b, reason) && ar__buf_str(&b, "\n\n"))) &&
+              ar__buf_str(&b, "Drafted by an LLM (model ") && add_prose(&b, model) &&
+              ar__buf_str(&b, ") from the method description in ") && add_prose(&b, text_name) &&
+              ar__buf_str(&b, reason ? ". It failed validation and was not run: correct the card's "
                                    "json block (write one if it has none) and run `agentrec "
                                    "reproduce` on this file to try it.\n\n"
                                  : " and validated as any card is. Check it against the paper "
@@ -470,13 +444,13 @@ static char *render(const char *answer, const char *text_name, const char *model
                                    "protocol and the reported numbers are the model's reading "
                                    "of the text.\n\n");
     if (ok && json) {
-        ok = buf_str(&b, "```json\n") && buf_str(&b, json) && buf_str(&b, "\n```\n");
+        ok = ar__buf_str(&b, "```json\n") && ar__buf_str(&b, json) && ar__buf_str(&b, "\n```\n");
     } else if (ok) {
-        ok = buf_str(&b, answer ? "The model's answer, which is not a JSON object:\n\n"
+        ok = ar__buf_str(&b, answer ? "The model's answer, which is not a JSON object:\n\n"
                                 : "No answer came back.\n");
         for (const char *p = answer; ok && p && *p;) {
             size_t n = strcspn(p, "\n");
-            ok = buf_str(&b, "    ") && buf_add(&b, p, n) && buf_str(&b, "\n");
+            ok = ar__buf_str(&b, "    ") && ar__buf_add(&b, p, n) && ar__buf_str(&b, "\n");
             p += n + (p[n] == '\n');
         }
     }

@@ -100,33 +100,6 @@ void ar_llm_config_from_env(ar_llm_config *cfg) {
 
 /* -- small text helpers ----------------------------------------------------------------------- */
 
-typedef struct buf {
-    char *s;
-    size_t n, cap;
-    int too_large;
-} buf;
-
-static bool buf_add(buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *t = ar__realloc(b->s, cap);
-        if (!t)
-            return false;
-        b->s = t;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-    return true;
-}
-
-static bool buf_str(buf *b, const char *s) {
-    return buf_add(b, s, strlen(s));
-}
-
 /* Replaces every occurrence of key in s (in place, s is at most cap bytes) with "[key]". */
 static void scrub(char *s, size_t cap, const char *key) {
     size_t kn = key ? strlen(key) : 0;
@@ -188,18 +161,20 @@ static void init_curl(void) {
 
 typedef struct response {
     long status;
-    buf body;
+    ar__buf body;
+    int too_large;      /* the body passed MAX_BODY */
     double retry_after; /* seconds; -1 when absent */
 } response;
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
-    buf *b = ud;
+    response *r = ud;
+    ar__buf *b = &r->body;
     size_t len = size * n;
     if (b->n + len > MAX_BODY) {
-        b->too_large = 1;
+        r->too_large = 1;
         return 0;
     }
-    return buf_add(b, data, len) ? len : 0;
+    return ar__buf_add(b, data, len) ? len : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
@@ -226,7 +201,7 @@ typedef struct call {
     const ar_llm_config *cfg;
     const char *name;
     const json_t *schema;
-    buf url;         /* endpoint + "/chat/completions" */
+    ar__buf url;         /* endpoint + "/chat/completions" */
     char shown[160]; /* the endpoint as messages show it (cut) */
     int attempt, max_attempts, backoffs;
 } call;
@@ -287,7 +262,7 @@ static ar_status attempt(call *c, const json_t *messages, attempt_result *r) {
     const ar_llm_config *cfg = c->cfg;
     const char *key = cfg->api_key && *cfg->api_key ? cfg->api_key : NULL;
     char *body = NULL;
-    response resp = {0, {0}, -1};
+    response resp = {0, {0}, 0, -1};
     struct curl_slist *headers = NULL;
     CURL *h = NULL;
     ar_status st = build_body(c, messages, &body);
@@ -327,7 +302,7 @@ static ar_status attempt(call *c, const json_t *messages, attempt_result *r) {
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms < 30000 ? ms : 30000L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp.body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -339,7 +314,7 @@ static ar_status attempt(call *c, const json_t *messages, attempt_result *r) {
     r->retry_after = resp.retry_after;
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
     st = AR_OK;
-    if (cc == CURLE_OUT_OF_MEMORY || (cc == CURLE_WRITE_ERROR && !resp.body.too_large)) {
+    if (cc == CURLE_OUT_OF_MEMORY || (cc == CURLE_WRITE_ERROR && !resp.too_large)) {
         st = AR_ENOMEM;
         goto done;
     }
@@ -483,17 +458,17 @@ static char *data_text(const json_t *v) {
     char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_INDENT(1));
     if (!s)
         return NULL;
-    buf b = {0};
+    ar__buf b = {0};
     bool ok = true;
     for (const char *p = s; *p && ok; p++) {
         if (*p == '<')
-            ok = buf_str(&b, "\\u003c");
+            ok = ar__buf_str(&b, "\\u003c");
         else if (*p == '>')
-            ok = buf_str(&b, "\\u003e");
+            ok = ar__buf_str(&b, "\\u003e");
         else if (*p == '&')
-            ok = buf_str(&b, "\\u0026");
+            ok = ar__buf_str(&b, "\\u0026");
         else
-            ok = buf_add(&b, p, 1);
+            ok = ar__buf_add(&b, p, 1);
     }
     free(s);
     if (!ok) {
@@ -520,12 +495,12 @@ static ar_status feedback(json_t *msgs, const attempt_result *r) {
     json_t *why = json_string(r->message);
     char *wt = why ? data_text(why) : NULL;
     json_decref(why);
-    buf b = {0};
+    ar__buf b = {0};
     bool ok = wt &&
-              buf_str(&b, "Your previous answer was rejected. The reason follows as data.\n"
+              ar__buf_str(&b, "Your previous answer was rejected. The reason follows as data.\n"
                           "<data name=\"rejection\">\n") &&
-              buf_str(&b, wt) &&
-              buf_str(&b, "\n</data>\nAnswer again with one JSON document that satisfies the "
+              ar__buf_str(&b, wt) &&
+              ar__buf_str(&b, "\n</data>\nAnswer again with one JSON document that satisfies the "
                           "schema and avoids this problem.");
     ar__free(wt);
     json_t *a = json_object(), *u = ok ? message("user", b.s) : NULL;
@@ -582,7 +557,7 @@ static ar_status call_init(call *c, const ar_llm_config *cfg, const char *name,
     size_t el = strlen(cfg->endpoint);
     while (el > 0 && cfg->endpoint[el - 1] == '/')
         el--;
-    if (!buf_add(&c->url, cfg->endpoint, el) || !buf_str(&c->url, "/chat/completions")) {
+    if (!ar__buf_add(&c->url, cfg->endpoint, el) || !ar__buf_str(&c->url, "/chat/completions")) {
         ar__free(c->url.s);
         c->url.s = NULL;
         return ar__fail(err, AR_ENOMEM, "out of memory");
@@ -744,7 +719,7 @@ ar_status ar_llm_propose(const ar_llm_config *cfg, const char *schema_json,
     *out = NULL;
     json_t *schema, *context = NULL, *msgs = NULL;
     char *schema_text = NULL, *context_text = NULL;
-    buf sys = {0}, user = {0};
+    ar__buf sys = {0}, user = {0};
     ar_status st = parse_schema(schema_json, &schema, err);
     if (st)
         return st;
@@ -766,16 +741,16 @@ ar_status ar_llm_propose(const ar_llm_config *cfg, const char *schema_json,
     if (!(schema_text = json_dumps(schema, JSON_COMPACT)) ||
         (context && !(context_text = data_text(context))))
         goto done;
-    if (!buf_str(&sys, system_prompt && *system_prompt
+    if (!ar__buf_str(&sys, system_prompt && *system_prompt
                            ? system_prompt
                            : "You propose configurations for a recommender system.") ||
-        !buf_str(&sys, "\n\n") || !buf_str(&sys, rules) ||
-        !buf_str(&sys, "\nJSON schema of the answer:\n") || !buf_str(&sys, schema_text))
+        !ar__buf_str(&sys, "\n\n") || !ar__buf_str(&sys, rules) ||
+        !ar__buf_str(&sys, "\nJSON schema of the answer:\n") || !ar__buf_str(&sys, schema_text))
         goto done;
-    if (context_text && (!buf_str(&user, "<data name=\"context\">\n") ||
-                         !buf_str(&user, context_text) || !buf_str(&user, "\n</data>\n")))
+    if (context_text && (!ar__buf_str(&user, "<data name=\"context\">\n") ||
+                         !ar__buf_str(&user, context_text) || !ar__buf_str(&user, "\n</data>\n")))
         goto done;
-    if (!buf_str(&user, "Propose one JSON document that satisfies the schema."))
+    if (!ar__buf_str(&user, "Propose one JSON document that satisfies the schema."))
         goto done;
     if (!(msgs = json_pack("[o, o]", message("system", sys.s), message("user", user.s))))
         goto done;

@@ -99,6 +99,19 @@ ar_status ar__grow(void **ptr, size_t *cap, size_t need, size_t size) {
     return AR_OK;
 }
 
+bool ar__buf_add(ar__buf *b, const char *s, size_t n) {
+    if (ar__grow((void **)&b->s, &b->cap, b->n + n + 1, 1))
+        return false;
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = 0;
+    return true;
+}
+
+bool ar__buf_str(ar__buf *b, const char *s) {
+    return ar__buf_add(b, s, strlen(s));
+}
+
 ar_status ar__fail(ar_error *err, ar_status status, const char *fmt, ...) {
     if (err) {
         va_list ap;

@@ -34,6 +34,15 @@ void *ar__alloc_array(size_t n, size_t size);
  * Returns AR_ENOMEM on failure and leaves *ptr as it was. */
 ar_status ar__grow(void **ptr, size_t *cap, size_t need, size_t size);
 
+/* A growable NUL-terminated string: s is NULL until the first append; free s with ar__free. */
+typedef struct ar__buf {
+    char *s;
+    size_t n, cap;
+} ar__buf;
+/* Appends n bytes of s (ar__buf_str: a C string); false when out of memory (b unchanged). */
+bool ar__buf_add(ar__buf *b, const char *s, size_t n);
+bool ar__buf_str(ar__buf *b, const char *s);
+
 /* Writes a formatted message into err (when non-NULL) and returns status, so error paths read
  * `return ar__fail(err, AR_EPARSE, "%s:%lld: expected ...", ...);`. */
 ar_status ar__fail(ar_error *err, ar_status status, const char *fmt, ...) AR__PRINTF(3, 4);
