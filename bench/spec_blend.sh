@@ -8,8 +8,9 @@
 # in WORK_DIR gets a validation split carved from train (10%, seed 1). Each spec is fitted on
 # train and scored on valid (NDCG@20 / Recall@20), then refitted on train+valid and scored on
 # test. The blend's weights are learned on valid (coordinate ascent on NDCG@20) and the learned
-# spec is what is refitted. Prints one line per spec: name, valid ndcg, valid recall, test
-# ndcg, test recall.
+# spec is what is refitted; so is a stack of the two members (feature-weighted linear stacking
+# on bias, log history length and history popularity), whose meta-model is learned on valid.
+# Prints one line per spec: name, valid ndcg, valid recall, test ndcg, test recall.
 set -eu
 B=$1
 SRC=$2
@@ -45,3 +46,7 @@ for n in $NORMS; do
         --spec-out "$W/learned_$n.json" >"$W/learn_$n.log"
     run "blend_$n(learned $(python3 -c "import json; d=json.load(open('$W/learned_$n.json')); print(':'.join('%g' % m['weight'] for m in d['blend']))"))" "$W/learned_$n.json"
 done
+echo "{\"stack\": {\"features\": [\"bias\", \"log_history_length\", \"history_popularity\"]}, \"members\": [$RP3, $IALS]}" >"$W/stack.json"
+"$B" eval "$W/ds" --spec "$W/stack.json" --target valid --k 20 --json --learn-weights \
+    --spec-out "$W/learned_stack.json" >"$W/learn_stack.log"
+run "stack(learned $(python3 -c "import json; d=json.load(open('$W/learned_stack.json')); print(';'.join(':'.join('%g' % x for x in r) for r in d['weights']))"))" "$W/learned_stack.json"

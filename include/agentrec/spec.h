@@ -17,6 +17,13 @@
  *   rank fusion   {"fuse": "rrf", "k": 60, "members": [S, ...]}  reciprocal rank fusion.
  *   gating        {"gate": {"by": "history_length", "thresholds": [t1, ...]}, "members": [...]}
  *                 member i serves the users whose history length falls in bucket i.
+ *   stacking      {"stack": {"features": ["bias", "log_history_length"]}, "members": [S, ...],
+ *                  "weights": [[...], ...], "normalize": "zscore"}
+ *                 feature-weighted linear stacking (Sill et al. 2009): member m's normalised
+ *                 scores weigh sum_f weights[m][f] * feature_f(user), features of the user's
+ *                 history ("bias" = 1, "log_history_length", "history_popularity", both
+ *                 standardised over the training users); the weights are the meta-model, learned
+ *                 by ar_model_learn_blend_weights() and written back into the spec.
  *
  * Limits: depth <= AR_SPEC_MAX_DEPTH, <= AR_SPEC_MAX_MEMBERS members per combinator, <=
  * AR_SPEC_MAX_LEAVES base learners, every number finite, no unknown keys. Text in a spec is
@@ -39,6 +46,8 @@ extern "C" {
 #define AR_SPEC_MAX_DEPTH 4
 #define AR_SPEC_MAX_MEMBERS 8
 #define AR_SPEC_MAX_LEAVES 16
+/* Meta-features a stack can use (bias, log_history_length, history_popularity). */
+#define AR_SPEC_MAX_FEATURES 3
 /* Largest spec text accepted, in bytes. */
 #define AR_SPEC_MAX_BYTES (64 * 1024)
 
@@ -71,7 +80,7 @@ ar_status ar_spec_hash(const char *json, uint64_t *out, ar_error *err);
 typedef struct ar_spec_info {
     int depth;         /* 1 for a base learner */
     int n_leaves;      /* base learners */
-    int n_combinators; /* blend, fuse and gate nodes */
+    int n_combinators; /* blend, fuse, gate and stack nodes */
     int top_members;   /* members of the root combinator (1 for a base learner) */
     char dominant[32]; /* the base model with the largest share of the root (blend weight,
                           else member count), e.g. "ials" */
@@ -90,10 +99,11 @@ ar_status ar_spec_info_get(const char *json, ar_spec_info *out, ar_error *err);
  * options' threads, on the training matrix its transforms make; the same seed gives the same
  * model for any thread count. The options' event weights apply to base learners without an
  * "events" transform. Scoring is deterministic and the result does not depend on threads.
- * explain() delegates to the member with the largest weight (blend), the member serving the
- * user (gate), or the first member (fuse). The model file stores the canonical spec and every
- * member's fitted state in one checksummed container. A base learner's own transforms replace
- * the fit options' time decay and weighting; the others use the options'. */
+ * explain() delegates to the member with the largest weight (blend; for a stack, the largest of
+ * the user's own weights), the member serving the user (gate), or the first member (fuse). The
+ * model file stores the canonical spec and every member's fitted state in one checksummed
+ * container. A base learner's own transforms replace the fit options' time decay and
+ * weighting; the others use the options'. */
 ar_status ar_model_create_spec(const char *json, ar_model **out, ar_error *err);
 
 /* The spec of any model as canonical JSON: a composite's spec, or {"model": name, "params":
@@ -104,16 +114,31 @@ char *ar_model_spec_json(const ar_model *m);
 /* 1 when m was built from a spec that is not a bare base learner. */
 int ar_model_is_composite(const ar_model *m);
 
-/* -- Learned blend weights -----------------------------------------------------------------------
- * Finds the weights of the root blend of a fitted composite by coordinate ascent on NDCG@k
- * over a seeded sample of the users who have items in the target split: starting from the
- * better of the spec's weights and the best single member, each weight in turn is tried on a
- * fixed grid and the best value kept, until a round changes nothing. Only strict improvements
- * are taken, so the result is never worse on the sample than the best single member or the
- * starting weights. The learned weights are written into the model (only their ratios matter;
- * they are not rescaled), and its spec (ar_model_spec_json) says them. The sample's NDCG is
- * computed with the same arithmetic and tie-breaking as scoring, so with every user sampled it
- * equals the evaluator's NDCG@k. Deterministic in seed, whatever the threads. */
+/* -- Learned blend weights and stacking meta-models ----------------------------------------------
+ * Learns the combination at the root of a fitted composite on a target split: the members are
+ * fitted on the history splits (the fit), and a seeded sample of the users who have items in
+ * the target split supplies their normalised member scores.
+ *
+ * Blend root: coordinate ascent on NDCG@k over the sample, starting from the better of the
+ * spec's weights and the best single member, each weight in turn tried on a fixed grid and the
+ * best value kept, until a round changes nothing. Only strict improvements are taken, so the
+ * result is never worse on the sample than the best single member or the starting weights.
+ * The sample's NDCG is computed with the same arithmetic and tie-breaking as scoring, so with
+ * every user sampled it equals the evaluator's NDCG@k.
+ *
+ * Stack root: the meta-model (the M x F weights). Its structure comes from a pairwise
+ * logistic loss with an L2 penalty, (1/S) sum_u mean_{p,n} log(1 + exp(-(s_up - s_un))) +
+ * l2/2 |v|^2, over the pairs of each sampled user's candidate pool (the members' top `pool`
+ * candidates, round robin): target items p against the others n. Newton's method minimises it
+ * (convex: deterministic and unique). The sample's NDCG@k then decides, keeping only
+ * strict improvements: the better of the spec's meta-model and the best single member, then
+ * the blend's coordinate ascent on the bias weights (from a neutral start this is the learned
+ * blend), then the loss's minimiser, then coordinate ascent of every weight. So the result is
+ * never worse on the sample than the starting meta-model, any single member or, from a neutral
+ * start, the learned blend of the same members.
+ *
+ * The learned weights are written into the model, and its spec (ar_model_spec_json) says them,
+ * so the saved spec rebuilds the model. Deterministic in seed, whatever the threads. */
 
 typedef struct ar_blend_learn_options {
     unsigned history_mask; /* splits that make the users' histories (AR_MASK_TRAIN) */
@@ -123,6 +148,8 @@ typedef struct ar_blend_learn_options {
                               memory_limit */
     size_t memory_limit;   /* bytes for the sampled users' member scores (512 MiB) */
     int max_rounds;        /* passes over the members (6) */
+    double l2;             /* stack: L2 penalty of the meta-model (1e-3) */
+    int32_t pool;          /* stack: candidates per user the loss ranks (100) */
     uint64_t seed;
     int n_threads; /* 0 = all */
 } ar_blend_learn_options;
@@ -131,19 +158,26 @@ ar_blend_learn_options ar_blend_learn_options_default(void);
 const char *ar_blend_learn_options_check(const ar_blend_learn_options *o);
 
 typedef struct ar_blend_learn_result {
-    int32_t users;      /* users in the sample */
-    int evaluations;    /* weight vectors scored */
-    double start_ndcg;  /* with the spec's own weights */
-    double best_single; /* the best single member */
-    int best_member;    /* its index */
-    double final_ndcg;  /* with the learned weights */
-    double weights[AR_SPEC_MAX_MEMBERS];
+    int32_t users;                       /* users in the sample */
+    int evaluations;                     /* weight vectors scored */
+    double start_ndcg;                   /* with the spec's own weights */
+    double best_single;                  /* the best single member */
+    int best_member;                     /* its index */
+    double final_ndcg;                   /* with the learned weights */
+    double weights[AR_SPEC_MAX_MEMBERS]; /* blend: the weights; stack: the bias column */
     int n_members;
+    /* stack roots only (n_features = 0 for a blend): the meta-model meta[m][f] for the
+     * features named feature[f], and the Newton iterations taken */
+    int n_features;
+    const char *feature[AR_SPEC_MAX_FEATURES]; /* static strings */
+    double meta[AR_SPEC_MAX_MEMBERS][AR_SPEC_MAX_FEATURES];
+    int iterations;     /* Newton steps on the pairwise loss */
+    double newton_ndcg; /* the sample's NDCG@k at the loss's minimiser (-1 when none) */
 } ar_blend_learn_result;
 
-/* AR_EINVAL when m is not a fitted composite whose root is a blend, or ds is not the dataset
- * it was fitted on; AR_EEMPTY when no user has target items. Not thread-safe on m (it changes
- * the model's weights); out may be NULL. */
+/* AR_EINVAL when m is not a fitted composite whose root is a blend or a stack, or ds is not
+ * the dataset it was fitted on; AR_EEMPTY when no user has target items. Not thread-safe on m (it
+ * changes the model's weights); out may be NULL. */
 ar_status ar_model_learn_blend_weights(ar_model *m, const ar_dataset *ds,
                                        const ar_blend_learn_options *o, ar_blend_learn_result *out,
                                        ar_error *err);
@@ -156,8 +190,9 @@ ar_status ar_model_learn_blend_weights(ar_model *m, const ar_dataset *ds,
  *
  * Mutations: perturb one base learner's parameter within its decision space (Gaussian on the
  * unit scale the search policies use, or another choice), swap a base model for another
- * allowed model, add a member (a base learner becomes a blend of two), drop a member, change a
- * blend weight or the normalisation, add or remove a transform. Crossover: blend two elites,
+ * allowed model, add a member (a base learner becomes a blend of two, sometimes a stack), drop
+ * a member, change a blend or stack weight or the normalisation, turn a blend into a stack of
+ * the same members and back, add or remove a transform. Crossover: blend two elites,
  * or replace a subtree of one with a subtree of the other. The first proposals (n_init) are
  * each allowed model with its default parameters, then random base learners. Every proposal
  * passes ar_spec_validate() and respects the options; a proposal identical (canonically) to

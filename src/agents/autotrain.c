@@ -242,7 +242,7 @@ static char *canonical(json_t *spec) {
     return s;
 }
 
-/* The model family of a spec: its "model", or for a composite "blend" / "fuse" / "gate". */
+/* The model family of a spec: its "model", or "composite" for a blend, fuse, gate or stack. */
 static void family_of(const char *spec, char *out, size_t cap) {
     json_t *j = json_loads(spec, 0, NULL);
     const char *m = json_string_value(json_object_get(j, "model"));
@@ -405,7 +405,8 @@ static ar_status at_perceive(void *self, ar_error *err) {
         json_t *c = json_loads(r->config, 0, NULL);
         int is_spec =
             json_is_object(c) && (json_object_get(c, "model") || json_object_get(c, "blend") ||
-                                  json_object_get(c, "fuse") || json_object_get(c, "gate"));
+                                  json_object_get(c, "fuse") || json_object_get(c, "gate") ||
+                                  json_object_get(c, "stack"));
         json_decref(c);
         if (!is_spec || r->parent == a->run)
             continue;
@@ -620,8 +621,9 @@ static char *trial_request(const autotrain *a, const char *spec, double fidelity
         json_object_set_new(req, "params", p);
     } else {
         json_object_set(req, "spec", s);
-        /* A blend's weights are learned on validation; the final refit keeps them. */
-        if (!final && json_object_get(s, "blend"))
+        /* A blend's weights (a stack's meta-model) are learned on validation; the final refit
+         * keeps them. */
+        if (!final && (json_object_get(s, "blend") || json_object_get(s, "stack")))
             json_object_set_new(req, "learn_weights", json_true());
     }
     if (a->o.fit_cache && !final)
@@ -712,7 +714,8 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
         out->reward = out->metrics[1];
         out->ok = isfinite(out->reward);
         json_t *evaluated = json_object_get(res, "spec");
-        if (out->ok && json_is_object(evaluated) && json_object_get(evaluated, "blend"))
+        if (out->ok && json_is_object(evaluated) &&
+            (json_object_get(evaluated, "blend") || json_object_get(evaluated, "stack")))
             out->spec = dumps(json_incref(evaluated));
         if (!out->ok)
             snprintf(out->reason, sizeof out->reason, "the worker's result has no %s", kn);

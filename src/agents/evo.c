@@ -337,13 +337,15 @@ static json_t *members_of(json_t *n) {
     return a ? a : json_object_get(n, "members");
 }
 
-/* Picks a random slot satisfying want (0 = any, 1 = leaf, 2 = combinator, 3 = blend). */
+/* Picks a random slot satisfying want (0 = any, 1 = leaf, 2 = combinator, 3 = blend or
+ * stack). */
 static int pick(ar_evo *e, slot *s, int ns, int want) {
     int cand[MAX_SLOTS], nc = 0;
     for (int i = 0; i < ns; i++) {
         int leaf = is_leaf(s[i].node);
         if (want == 0 || (want == 1 && leaf) || (want == 2 && !leaf) ||
-            (want == 3 && json_object_get(s[i].node, "blend")))
+            (want == 3 &&
+             (json_object_get(s[i].node, "blend") || json_object_get(s[i].node, "stack"))))
             cand[nc++] = i;
     }
     return nc ? cand[below(e, nc)] : -1;
@@ -410,6 +412,30 @@ static json_t *mut_swap(ar_evo *e, json_t *root, slot *s, int ns) {
 
 static const char *const norms[] = {"max", "zscore", "rank"};
 
+/* A stack's meta-model rows ("weights"; canonical specs always have them). */
+static json_t *stack_rows(json_t *n) {
+    return json_object_get(n, "weights");
+}
+
+/* The neutral row for a new stack member: bias weight 1, feature weights 0. */
+static json_t *neutral_row(json_t *n) {
+    size_t nf = json_array_size(json_object_get(json_object_get(n, "stack"), "features"));
+    json_t *r = json_array();
+    for (size_t k = 0; k < (nf ? nf : 1); k++)
+        json_array_append_new(r, json_real(k == 0 ? 1 : 0));
+    return r;
+}
+
+/* Keeps a stack valid after an edit: at least one nonzero weight. */
+static void stack_fix(json_t *n) {
+    json_t *rows = stack_rows(n);
+    for (size_t m = 0; m < json_array_size(rows); m++)
+        for (size_t k = 0; k < json_array_size(json_array_get(rows, m)); k++)
+            if (json_number_value(json_array_get(json_array_get(rows, m), k)) != 0)
+                return;
+    json_array_set_new(json_array_get(rows, 0), 0, json_real(1));
+}
+
 static json_t *mut_add(ar_evo *e, json_t *root, slot *s, int ns) {
     int i = pick(e, s, ns, 0);
     json_t *n = s[i].node;
@@ -427,12 +453,15 @@ static json_t *mut_add(ar_evo *e, json_t *root, slot *s, int ns) {
         json_array_append_new(a, random_leaf(e));
         return root;
     }
-    if (json_object_get(n, "blend"))
+    if (json_object_get(n, "blend")) {
         json_array_append_new(a, json_pack("{s:f,s:o}", "weight",
                                            round3(0.1 + 0.9 * ar_rng_uniform(&e->rng)), "spec",
                                            random_leaf(e)));
-    else
+    } else {
         json_array_append_new(a, random_leaf(e));
+        if (json_object_get(n, "stack")) /* the new member starts neutral */
+            json_array_append_new(stack_rows(n), neutral_row(n));
+    }
     return root;
 }
 
@@ -456,6 +485,12 @@ static json_t *mut_drop(ar_evo *e, json_t *root, slot *s, int ns) {
     }
     if (cnt <= 1)
         return NULL;
+    if (json_object_get(n, "stack") && cnt > 2) { /* the member and its row of the meta-model */
+        json_array_remove(a, d);
+        json_array_remove(stack_rows(n), d);
+        stack_fix(n);
+        return root;
+    }
     if (cnt == 2) { /* collapse to the remaining member */
         json_t *keep = json_array_get(a, 1 - d);
         if (json_object_get(n, "blend"))
@@ -474,17 +509,75 @@ static json_t *mut_drop(ar_evo *e, json_t *root, slot *s, int ns) {
     return root;
 }
 
+/* Copies "normalize" and "depth" from n to o where n has them (a blend made by a mutation or a
+ * crossover in this round is not canonical yet and may lack them). */
+static void copy_norm(json_t *o, json_t *n) {
+    static const char *const keys[] = {"normalize", "depth"};
+    for (int k = 0; o && k < 2; k++)
+        if (json_object_get(n, keys[k]))
+            json_object_set(o, keys[k], json_object_get(n, keys[k]));
+}
+
+/* A blend as a stack of the same members (bias weights = the blend's, the history length's 0),
+ * which scores the same until its meta-model is learned; or a stack as the blend of its bias
+ * weights (negative ones dropped). */
+static json_t *blend_to_stack(json_t *n) {
+    json_t *members = json_array(), *rows = json_array(), *a = json_object_get(n, "blend");
+    for (size_t q = 0; q < json_array_size(a); q++) {
+        json_t *entry = json_array_get(a, q);
+        json_array_append(members, json_object_get(entry, "spec"));
+        json_array_append_new(
+            rows, json_pack("[f,f]", json_number_value(json_object_get(entry, "weight")), 0.0));
+    }
+    json_t *st = json_pack("{s:{s:[s,s]},s:o,s:o}", "stack", "features", "bias",
+                           "log_history_length", "members", members, "weights", rows);
+    copy_norm(st, n);
+    return st;
+}
+
+static json_t *stack_to_blend(json_t *n) {
+    json_t *b = json_array(), *a = json_object_get(n, "members"), *rows = stack_rows(n);
+    int pos = 0;
+    for (size_t q = 0; q < json_array_size(a); q++) {
+        double w = json_number_value(json_array_get(json_array_get(rows, q), 0));
+        w = w > 0 ? w : 0;
+        pos += w > 0;
+        json_array_append_new(b, json_pack("{s:f,s:O}", "weight", w, "spec", json_array_get(a, q)));
+    }
+    if (!pos)
+        json_object_set_new(json_array_get(b, 0), "weight", json_real(1));
+    json_t *bl = json_pack("{s:o}", "blend", b);
+    copy_norm(bl, n);
+    return bl;
+}
+
 static json_t *mut_blend(ar_evo *e, json_t *root, slot *s, int ns) {
     int i = pick(e, s, ns, 3);
     if (i < 0)
         return NULL;
     json_t *n = s[i].node, *a = json_object_get(n, "blend");
-    if (ar_rng_uniform(&e->rng) < 0.3) {
+    double r = ar_rng_uniform(&e->rng);
+    if (r < 0.3) {
         const char *cur = json_string_value(json_object_get(n, "normalize"));
         int k = 0;
         while (k < 3 && cur && strcmp(norms[k], cur) != 0)
             k++;
         json_object_set_new(n, "normalize", json_string(norms[(k + 1 + below(e, 2)) % 3]));
+        return root;
+    }
+    if (r < 0.4) { /* the same members, combined the other way */
+        json_t *c = a ? blend_to_stack(n) : stack_to_blend(n);
+        return c ? replace(root, &s[i], c) : NULL;
+    }
+    if (!a) { /* a stack: one weight of its meta-model */
+        json_t *rows = stack_rows(n);
+        json_t *row = json_array_get(rows, (size_t)below(e, (int)json_array_size(rows)));
+        size_t k = (size_t)below(e, (int)json_array_size(row));
+        double w = json_number_value(json_array_get(row, k));
+        w = k == 0 && w > 0 ? w * exp(0.7 * gauss(&e->rng)) : w + 0.5 * gauss(&e->rng);
+        w = round3(w < -1e3 ? -1e3 : w > 1e3 ? 1e3 : w);
+        json_array_set_new(row, k, json_real(w));
+        stack_fix(n);
         return root;
     }
     json_t *entry = json_array_get(a, (size_t)below(e, (int)json_array_size(a)));

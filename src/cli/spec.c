@@ -148,13 +148,27 @@ ar_status cli_learn_weights(const char *cmd, ar_model *m, const ar_dataset *ds, 
 }
 
 json_t *cli_learn_json(const ar_blend_learn_result *r) {
+    /* A blend's weights, or a stack's meta-model: one row of feature weights per member. */
     json_t *w = json_array();
-    for (int j = 0; j < r->n_members; j++)
-        json_array_append_new(w, json_real(r->weights[j]));
-    return json_pack("{s:i,s:i,s:f,s:f,s:i,s:f,s:o}", "users", (int)r->users, "evaluations",
-                     r->evaluations, "start_ndcg@20", r->start_ndcg, "best_single_ndcg@20",
-                     r->best_single, "best_member", r->best_member, "final_ndcg@20", r->final_ndcg,
-                     "weights", w);
+    for (int j = 0; j < r->n_members; j++) {
+        json_t *row = r->n_features ? json_array() : json_real(r->weights[j]);
+        for (int k = 0; k < r->n_features; k++)
+            json_array_append_new(row, json_real(r->meta[j][k]));
+        json_array_append_new(w, row);
+    }
+    json_t *o = json_pack("{s:i,s:i,s:f,s:f,s:i,s:f,s:o}", "users", (int)r->users, "evaluations",
+                          r->evaluations, "start_ndcg@20", r->start_ndcg, "best_single_ndcg@20",
+                          r->best_single, "best_member", r->best_member, "final_ndcg@20",
+                          r->final_ndcg, "weights", w);
+    if (r->n_features) {
+        json_t *f = json_array();
+        for (int k = 0; k < r->n_features; k++)
+            json_array_append_new(f, json_string(r->feature[k]));
+        json_object_set_new(o, "features", f);
+        json_object_set_new(o, "newton_iterations", json_integer(r->iterations));
+        json_object_set_new(o, "newton_ndcg@20", json_real(r->newton_ndcg));
+    }
+    return o;
 }
 
 int cli_write_text(const char *cmd, const char *path, const char *text) {

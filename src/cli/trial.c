@@ -141,9 +141,11 @@ static int run(int argc, char **argv) {
         goto done;
     }
     double fit_s = cli_now() - t0;
-    /* A blend learns its weights on the validation split (a seeded sample of its users). */
+    /* A blend learns its weights, a stack its meta-model, on the validation split (a seeded
+     * sample of its users). */
     if (json_is_true(json_object_get(req, "learn_weights")) && spec &&
-        json_object_get(spec, "blend") && (eo.target_mask & AR_MASK_VALID)) {
+        (json_object_get(spec, "blend") || json_object_get(spec, "stack")) &&
+        (eo.target_mask & AR_MASK_VALID)) {
         ar_blend_learn_result lr;
         if ((st = cli_learn_weights("trial", m, ds, fo.train_mask, fo.seed, fo.n_threads, &lr))) {
             rc = fail_status(st);

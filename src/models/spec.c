@@ -25,6 +25,8 @@
 #include <string.h>
 
 static const char *const norm_names[] = {"max", "zscore", "rank"};
+const char *const ar__spec_feature_names[AR_SPEC_MAX_FEATURES] = {"bias", "log_history_length",
+                                                                  "history_popularity"};
 
 double ar__r15(double v) {
     char b[40];
@@ -169,6 +171,7 @@ void ar__spec_free(ar__spec *s) {
     if (!s)
         return;
     node_free(s->root);
+    ar__free(s->logpop_owned);
     ar__free(s->saved_text);
     ar__free(s);
 }
@@ -375,6 +378,137 @@ static ar_status parse_members(pctx *c, ar__spec_node *n, json_t *a, const char 
     return AR_OK;
 }
 
+/* The "normalize" of a blend or stack (zscore when absent). */
+static ar_status get_norm(ar__spec_node *n, json_t *j, const char *path, ar_error *err) {
+    json_t *nm = json_object_get(j, "normalize");
+    n->norm = AR__NORM_ZSCORE;
+    if (!nm)
+        return AR_OK;
+    int k = -1;
+    for (int i = 0; i < 3 && json_is_string(nm); i++)
+        if (strcmp(norm_names[i], json_string_value(nm)) == 0)
+            k = i;
+    char p[AR__SPEC_PATH];
+    join(p, path, ".normalize");
+    if (k < 0)
+        return bad(err, AR_EINVAL, p, "expected \"max\", \"zscore\" or \"rank\"");
+    n->norm = (ar__spec_norm)k;
+    return AR_OK;
+}
+
+/* A stack: {"stack": {"features": [...]}, "members": [...], "weights": [[...], ...],
+ * "normalize": ..., "depth": ...}. Features are stored in ascending id order and the weights'
+ * columns permuted to match, so the canonical form does not depend on the order written. */
+static ar_status parse_stack(pctx *c, ar__spec_node *n, json_t *j, const char *path, int depth) {
+    static const char *const keys[] = {"stack", "members", "weights", "normalize", "depth", NULL};
+    static const char *const skeys[] = {"features", NULL};
+    ar_error *err = c->err;
+    char p[AR__SPEC_PATH], q[AR__SPEC_PATH];
+    n->kind = AR__SPEC_STACK;
+    c->s->n_stacks++;
+    ar_status st;
+    json_t *sv = json_object_get(j, "stack");
+    join(p, path, ".stack");
+    if ((st = only_keys(j, path, keys, err)))
+        return st;
+    if (!json_is_object(sv))
+        return bad(err, AR_EINVAL, p, "expected {\"features\": [\"bias\", ...]}, got %s",
+                   json_kind(sv));
+    if ((st = only_keys(sv, p, skeys, err)) ||
+        (st = get_int(j, "depth", path, 1, 100000, 1000, &n->depth, err)) ||
+        (st = get_norm(n, j, path, err)))
+        return st;
+    /* Features as written (col[k] = the id of column k of "weights"), default bias + length. */
+    int col[AR_SPEC_MAX_FEATURES], nf = 0, seen[AR_SPEC_MAX_FEATURES] = {0};
+    json_t *fs = json_object_get(sv, "features");
+    join(q, p, ".features");
+    if (!fs) {
+        col[nf++] = AR__FEAT_BIAS;
+        col[nf++] = AR__FEAT_LOG_LEN;
+    } else if (!json_is_array(fs) || json_array_size(fs) < 1 ||
+               json_array_size(fs) > AR_SPEC_MAX_FEATURES) {
+        return bad(err, AR_EINVAL, q, "expected an array of 1 to %d feature names",
+                   AR_SPEC_MAX_FEATURES);
+    } else {
+        for (size_t i = 0; i < json_array_size(fs); i++) {
+            json_t *f = json_array_get(fs, i);
+            char r[AR__SPEC_PATH];
+            join(r, q, "[%zu]", i);
+            int k = -1;
+            for (int t = 0; t < AR_SPEC_MAX_FEATURES && json_is_string(f); t++)
+                if (strcmp(ar__spec_feature_names[t], json_string_value(f)) == 0)
+                    k = t;
+            if (k < 0)
+                return bad(err, AR_EINVAL, r,
+                           "expected \"bias\", \"log_history_length\" or \"history_popularity\"");
+            if (seen[k])
+                return bad(err, AR_EINVAL, r, "feature \"%s\" is listed twice",
+                           ar__spec_feature_names[k]);
+            seen[k] = 1;
+            col[nf++] = k;
+        }
+        if (!seen[AR__FEAT_BIAS])
+            return bad(err, AR_EINVAL, q, "expected \"bias\" among the features (the intercept)");
+    }
+    n->n_feat = 0;
+    for (int k = 0; k < AR_SPEC_MAX_FEATURES; k++)
+        for (int i = 0; i < nf; i++)
+            if (col[i] == k)
+                n->feat[n->n_feat++] = (ar__spec_feature)k;
+    json_t *mem = json_object_get(j, "members");
+    if (!mem) {
+        join(q, path, ".members");
+        return bad(err, AR_EINVAL, q, "required");
+    }
+    if ((st = parse_members(c, n, mem, path, "members", depth, 1)))
+        return st;
+    /* The meta-model: absent = the neutral start, which scores as a blend of weights 1. */
+    json_t *w = json_object_get(j, "weights");
+    join(q, path, ".weights");
+    int pos_of[AR_SPEC_MAX_FEATURES]; /* column as written -> position in n->feat */
+    for (int i = 0; i < nf; i++)
+        for (int k = 0; k < n->n_feat; k++)
+            if (n->feat[k] == (ar__spec_feature)col[i])
+                pos_of[i] = k;
+    if (!w) {
+        for (int m = 0; m < n->n; m++)
+            n->v[m][0] = 1; /* feat[0] is the bias */
+        return AR_OK;
+    }
+    char fl[96] = "";
+    for (int i = 0; i < nf; i++) {
+        size_t l = strlen(fl);
+        snprintf(fl + l, sizeof fl - l, "%s%s", i ? ", " : "", ar__spec_feature_names[col[i]]);
+    }
+    if (!json_is_array(w) || (int)json_array_size(w) != n->n)
+        return bad(err, AR_EINVAL, q, "expected one row per member (%d) of %d weights (%s)", n->n,
+                   nf, fl);
+    int nonzero = 0;
+    for (int m = 0; m < n->n; m++) {
+        json_t *row = json_array_get(w, (size_t)m);
+        char r[AR__SPEC_PATH];
+        join(r, q, "[%d]", m);
+        if (!json_is_array(row) || (int)json_array_size(row) != nf)
+            return bad(err, AR_EINVAL, r, "expected an array of %d weights (%s)", nf, fl);
+        for (int i = 0; i < nf; i++) {
+            json_t *x = json_array_get(row, (size_t)i);
+            double y = json_is_number(x) ? json_number_value(x) : NAN;
+            char e[AR__SPEC_PATH];
+            join(e, r, "[%d]", i);
+            if (!json_is_number(x))
+                return bad(err, AR_EINVAL, e, "expected a number in [-1e6, 1e6], got %s",
+                           json_kind(x));
+            if (!isfinite(y) || y < -1e6 || y > 1e6)
+                return bad(err, AR_ERANGE, e, "expected a number in [-1e6, 1e6], got %g", y);
+            n->v[m][pos_of[i]] = ar__r15(y);
+            nonzero |= n->v[m][pos_of[i]] != 0;
+        }
+    }
+    if (!nonzero)
+        return bad(err, AR_EINVAL, q, "a stack needs at least one nonzero weight");
+    return AR_OK;
+}
+
 static ar_status parse_node(pctx *c, json_t *j, const char *path, int depth, ar__spec_node **out) {
     ar_error *err = c->err;
     *out = NULL;
@@ -384,10 +518,12 @@ static ar_status parse_node(pctx *c, json_t *j, const char *path, int depth, ar_
     if (depth > AR_SPEC_MAX_DEPTH)
         return bad(err, AR_EINVAL, path, "nested deeper than %d levels", AR_SPEC_MAX_DEPTH);
     int kinds = (json_object_get(j, "model") != NULL) + (json_object_get(j, "blend") != NULL) +
-                (json_object_get(j, "fuse") != NULL) + (json_object_get(j, "gate") != NULL);
+                (json_object_get(j, "fuse") != NULL) + (json_object_get(j, "gate") != NULL) +
+                (json_object_get(j, "stack") != NULL);
     if (kinds != 1)
         return bad(err, AR_EINVAL, path,
-                   "expected exactly one of \"model\", \"blend\", \"fuse\" or \"gate\"");
+                   "expected exactly one of \"model\", \"blend\", \"fuse\", \"gate\" or "
+                   "\"stack\"");
     ar__spec_node *n = ar__calloc(1, sizeof *n);
     if (!n)
         return ar__fail(err, AR_ENOMEM, "spec: out of memory");
@@ -430,20 +566,8 @@ static ar_status parse_node(pctx *c, json_t *j, const char *path, int depth, ar_
         if ((st = only_keys(j, path, keys, err)) ||
             (st = get_int(j, "depth", path, 1, 100000, 1000, &n->depth, err)))
             return st;
-        json_t *nm = json_object_get(j, "normalize");
-        n->norm = AR__NORM_ZSCORE;
-        if (nm) {
-            int k = -1;
-            for (int i = 0; i < 3 && json_is_string(nm); i++)
-                if (strcmp(norm_names[i], json_string_value(nm)) == 0)
-                    k = i;
-            char p[AR__SPEC_PATH];
-            join(p, path, ".normalize");
-            if (k < 0)
-                return bad(err, AR_EINVAL, p, "expected \"max\", \"zscore\" or \"rank\"");
-            n->norm = (ar__spec_norm)k;
-        }
-        if ((st = parse_members(c, n, v, path, "blend", depth, 1)))
+        if ((st = get_norm(n, j, path, err)) ||
+            (st = parse_members(c, n, v, path, "blend", depth, 1)))
             return st;
         double sum = 0;
         for (int i = 0; i < n->n; i++)
@@ -452,6 +576,8 @@ static ar_status parse_node(pctx *c, json_t *j, const char *path, int depth, ar_
             return bad(err, AR_EINVAL, path, "a blend needs at least one positive weight");
         return AR_OK;
     }
+    if (json_object_get(j, "stack"))
+        return parse_stack(c, n, j, path, depth);
     if ((v = json_object_get(j, "fuse"))) {
         static const char *const keys[] = {"fuse", "k", "depth", "members", NULL};
         n->kind = AR__SPEC_FUSE;
@@ -616,6 +742,21 @@ static json_t *node_json(const ar__spec_node *n) {
         json_object_set_new(o, "blend", a);
         json_object_set_new(o, "normalize", json_string(norm_names[n->norm]));
         json_object_set_new(o, "depth", json_integer(n->depth));
+    } else if (n->kind == AR__SPEC_STACK) {
+        json_t *fs = json_array(), *w = json_array();
+        for (int k = 0; k < n->n_feat; k++)
+            json_array_append_new(fs, json_string(ar__spec_feature_names[n->feat[k]]));
+        for (int m = 0; m < n->n; m++) {
+            json_t *row = json_array();
+            for (int k = 0; k < n->n_feat; k++)
+                json_array_append_new(row, json_real(n->v[m][k]));
+            json_array_append_new(w, row);
+        }
+        json_object_set_new(o, "stack", json_pack("{s:o}", "features", fs));
+        json_object_set_new(o, "members", a);
+        json_object_set_new(o, "weights", w);
+        json_object_set_new(o, "normalize", json_string(norm_names[n->norm]));
+        json_object_set_new(o, "depth", json_integer(n->depth));
     } else if (n->kind == AR__SPEC_FUSE) {
         json_object_set_new(o, "fuse", json_string("rrf"));
         json_object_set_new(o, "k", json_real(n->rrf_k));
@@ -692,11 +833,17 @@ static void shares(const ar__spec_node *n, double share, const char *const *name
                 acc[k] += share;
         return;
     }
-    double sum = 0;
+    /* A member's share: its blend weight, its stack bias weight (the weight of the average
+     * user, whose standardised features are 0) when positive, else equal. */
+    double w[AR_SPEC_MAX_MEMBERS], sum = 0;
+    for (int i = 0; i < n->n; i++) {
+        w[i] = n->kind == AR__SPEC_BLEND   ? n->w[i]
+               : n->kind == AR__SPEC_STACK ? (n->v[i][0] > 0 ? n->v[i][0] : 0)
+                                           : 1;
+        sum += w[i];
+    }
     for (int i = 0; i < n->n; i++)
-        sum += n->kind == AR__SPEC_BLEND ? n->w[i] : 1;
-    for (int i = 0; i < n->n; i++)
-        shares(n->m[i], share * (n->kind == AR__SPEC_BLEND ? n->w[i] : 1) / sum, names, acc);
+        shares(n->m[i], sum > 0 ? share * w[i] / sum : share / n->n, names, acc);
 }
 
 static void shape(const ar__spec_node *n, int depth, ar_spec_info *info) {
@@ -847,18 +994,41 @@ static void build_schema(void) {
                   "history_length", "thresholds", "type", "array", "minItems", 1, "maxItems",
                   AR_SPEC_MAX_MEMBERS - 1, "items", "type", "integer", "minimum", 1,
                   "additionalProperties", 0, "members", gmembers, "additionalProperties", 0));
+    /* Stack: the bias first (the canonical order; the validator takes any order that has it). */
+    json_t *feats =
+        json_pack("{s:s,s:i,s:i,s:b,s:[{s:s}],s:{s:[s,s]}}", "type", "array", "minItems", 1,
+                  "maxItems", AR_SPEC_MAX_FEATURES, "uniqueItems", 1, "prefixItems", "const",
+                  "bias", "items", "enum", "log_history_length", "history_popularity");
+    json_t *wrow = json_pack(
+        "{s:s,s:i,s:i,s:o}", "type", "array", "minItems", 1, "maxItems", AR_SPEC_MAX_FEATURES,
+        "items", json_pack("{s:s,s:f,s:f}", "type", "number", "minimum", -1e6, "maximum", 1e6));
+    json_object_set_new(
+        defs, "stack",
+        json_pack("{s:s,s:s,s:[s,s],s:{s:{s:s,s:{s:o},s:b},s:O,s:{s:s,s:i,s:i,s:o,s:s},"
+                  "s:{s:[s,s,s]},s:{s:s,s:i,s:i}},s:b}",
+                  "description",
+                  "Feature-weighted linear stacking (Sill et al. 2009): member m's normalised "
+                  "scores weigh sum_f weights[m][f] * feature_f(user history).",
+                  "type", "object", "required", "stack", "members", "properties", "stack", "type",
+                  "object", "properties", "features", feats, "additionalProperties", 0, "members",
+                  members, "weights", "type", "array", "minItems", 1, "maxItems",
+                  AR_SPEC_MAX_MEMBERS, "items", wrow, "description",
+                  "one row per member, one weight per feature (absent: bias 1, others 0)",
+                  "normalize", "enum", "max", "zscore", "rank", "depth", "type", "integer",
+                  "minimum", 1, "maximum", 100000, "additionalProperties", 0));
     json_decref(members);
     json_object_set_new(defs, "spec",
-                        json_pack("{s:[{s:s},{s:s},{s:s},{s:s}]}", "anyOf", "$ref", "#/$defs/leaf",
-                                  "$ref", "#/$defs/blend", "$ref", "#/$defs/fuse", "$ref",
-                                  "#/$defs/gate"));
+                        json_pack("{s:[{s:s},{s:s},{s:s},{s:s},{s:s}]}", "anyOf", "$ref",
+                                  "#/$defs/leaf", "$ref", "#/$defs/blend", "$ref", "#/$defs/fuse",
+                                  "$ref", "#/$defs/gate", "$ref", "#/$defs/stack"));
     json_t *root = json_pack(
         "{s:s,s:s,s:s,s:s,s:o}", "$schema", "https://json-schema.org/draft/2020-12/schema", "title",
         "agentrec model spec", "description",
-        "A recommender architecture: a base learner of the zoo, or a blend, rank fusion or gate "
-        "of specs. Also checked beyond this schema: depth <= 4, <= 16 base learners, gate "
-        "members = thresholds + 1, a blend has a positive weight, an events transform has a "
-        "positive weight, tfidf and bm25 exclude each other. See docs/spec.md.",
+        "A recommender architecture: a base learner of the zoo, or a blend, rank fusion, gate or "
+        "stack of specs. Also checked beyond this schema: depth <= 4, <= 16 base learners, gate "
+        "members = thresholds + 1, a blend has a positive weight, a stack has one weights row "
+        "per member and one weight per feature, not all 0, an events transform has a positive "
+        "weight, tfidf and bm25 exclude each other. See docs/spec.md.",
         "$ref", "#/$defs/spec", "$defs", defs);
     char *t =
         root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) : NULL;

@@ -21,7 +21,17 @@ typedef enum ar__spec_kind {
     AR__SPEC_BLEND = 1,
     AR__SPEC_FUSE = 2,
     AR__SPEC_GATE = 3,
+    AR__SPEC_STACK = 4,
 } ar__spec_kind;
+
+/* Meta-features of a stack (spec.c names them, composite.c computes them). */
+typedef enum ar__spec_feature {
+    AR__FEAT_BIAS = 0,    /* the constant 1 */
+    AR__FEAT_LOG_LEN = 1, /* log(1 + |H|), standardised */
+    AR__FEAT_POP = 2,     /* mean over H of log(1 + pop_i), standardised */
+} ar__spec_feature;
+
+extern const char *const ar__spec_feature_names[AR_SPEC_MAX_FEATURES];
 
 typedef enum ar__spec_norm {
     AR__NORM_MAX = 0,
@@ -36,10 +46,16 @@ typedef struct ar__spec_node {
     int n;
     struct ar__spec_node *m[AR_SPEC_MAX_MEMBERS];
     double w[AR_SPEC_MAX_MEMBERS];    /* blend weights (>= 0) */
-    ar__spec_norm norm;               /* blend */
-    int32_t depth;                    /* blend with rank normalisation, fuse: ranks kept */
+    ar__spec_norm norm;               /* blend, stack */
+    int32_t depth;                    /* blend, stack with rank normalisation, fuse: ranks kept */
     double rrf_k;                     /* fuse */
     int32_t thr[AR_SPEC_MAX_MEMBERS]; /* gate: n - 1 ascending history-length thresholds */
+    /* stack: features feat[0..n_feat) in ascending id order (feat[0] is the bias) and the
+     * meta-model v[m][k], the weight of member m's normalised scores per unit of feature k */
+    int n_feat;
+    ar__spec_feature feat[AR_SPEC_MAX_FEATURES];
+    double v[AR_SPEC_MAX_MEMBERS][AR_SPEC_MAX_FEATURES];
+    const struct ar__spec_stats *stats; /* fitted: set by the composite's fit and load */
     /* base learner */
     ar_model *model; /* parameters set; fitted with the composite */
     int leaf;        /* index among the tree's base learners, in document order */
@@ -55,11 +71,23 @@ typedef struct ar__spec_node {
     int damp_owned;
 } ar__spec_node;
 
+/* What a stack's features are standardised with: each raw feature's mean and standard deviation
+ * over the training users (those with a training interaction), and log(1 + pop_i) per item with
+ * pop_i the training users of item i. One per composite, shared by its stack nodes. */
+typedef struct ar__spec_stats {
+    double mean[AR_SPEC_MAX_FEATURES], sd[AR_SPEC_MAX_FEATURES];
+    const float *logpop; /* n_items */
+} ar__spec_stats;
+
 typedef struct ar__spec {
     ar__spec_node *root;
     ar__spec_node *leaves[AR_SPEC_MAX_LEAVES];
     int n_leaves;
-    char *saved_text; /* the canonical text a save queued (must live until the write) */
+    int n_stacks;         /* stack nodes in the tree */
+    ar__spec_stats stats; /* fitted when n_stacks > 0 */
+    float *logpop_owned;  /* stats.logpop when the fit computed it (else it points into a map) */
+    char *saved_text;     /* the canonical text a save queued (must live until the write) */
+    double saved_stats[2 * AR_SPEC_MAX_FEATURES]; /* likewise, the stats' mean and sd */
 } ar__spec;
 
 /* Parses and validates a spec text into a tree (errors as ar_spec_validate). */

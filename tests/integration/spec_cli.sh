@@ -68,6 +68,42 @@ assert [m["weight"] for m in s["blend"]] == l["weights"], (s, l)
 assert abs(d["ndcg@20"] - l["final_ndcg@20"]) < 1e-9, (d["ndcg@20"], l)
 PY
 
+# A stack learns its meta-model with train --learn-weights; the spec it writes rebuilds the
+# model (eval of a refit from that spec equals eval of the saved file).
+cat >"$S/stack.json" <<'JSON'
+{"stack": {"features": ["bias", "log_history_length", "history_popularity"]},
+ "members": [{"model": "mostpop"}, {"model": "rp3beta", "params": {"k": 50}}]}
+JSON
+"$AR" spec validate "$S/stack.json" | grep -qx valid || fail "validate stack"
+c1=$("$AR" spec canonical "$S/stack.json")
+[ "$c1" = "$("$AR" spec canonical "$c1")" ] || fail "stack canonical form is not stable"
+"$AR" train "$S/dv" --spec "$S/stack.json" --learn-weights --threads 2 --spec-out "$S/stack_learned.json" \
+  --out "$S/stack.model" --json >"$S/stack_train.json"
+python3 - "$S/stack_train.json" "$S/stack_learned.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]))
+l = d["learned"]
+assert l["features"] == ["bias", "log_history_length", "history_popularity"], l
+assert l["final_ndcg@20"] >= max(l["start_ndcg@20"], l["best_single_ndcg@20"]) - 1e-12, l
+assert len(s["weights"]) == 2 and all(len(r) == 3 for r in s["weights"]), s
+assert all(abs(a - b) <= 1e-9 * (1 + abs(a)) for ra, rb in zip(s["weights"], l["weights"])
+           for a, b in zip(ra, rb)), (s, l)
+assert d["spec"] == s, (d["spec"], s)
+PY
+"$AR" eval "$S/dv" --model-file "$S/stack.model" --k 10 --metrics recall,ndcg --json >"$S/sa.json"
+"$AR" eval "$S/dv" --spec "$S/stack_learned.json" --threads 1 --k 10 --metrics recall,ndcg --json >"$S/sb.json"
+python3 - "$S/sa.json" "$S/sb.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for k in ("recall@10", "ndcg@10", "users"):
+    assert a[k] == b[k], (k, a[k], b[k])
+PY
+set +e
+out=$("$AR" spec validate '{"stack": {}, "members": [{"model": "mostpop"}], "weights": [[1, 0, 0]]}' 2>&1)
+set -e
+echo "$out" | grep -q 'spec.weights\[0\]: expected an array of 2 weights (bias, log_history_length)' ||
+  fail "stack weights error: $out"
+
 # The trial worker takes a spec instead of model + params.
 echo "{\"dataset\": \"$S/dv\", \"spec\": $(cat "$S/blend.json"), \"k\": [10], \"threads\": 1}" |
   "$AR" trial >"$S/trial.json"

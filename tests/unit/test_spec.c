@@ -112,6 +112,34 @@ static void test_validation_paths(void **state) {
                "spec.transforms[0].events: expected at least one positive weight");
     expect_bad("{\"model\": \"ials\", \"transforms\": [{\"sharpen\": {}}]}", AR_EINVAL,
                "spec.transforms[0].sharpen: unknown key");
+    /* Stacks: feature names, the bias, the shape and the values of the meta-model. */
+#define ST_MEMBERS "\"members\": [{\"model\": \"mostpop\"}, {\"model\": \"itemknn\"}]"
+    expect_bad("{\"stack\": {\"features\": [\"bias\", \"age\"]}, " ST_MEMBERS "}", AR_EINVAL,
+               "spec.stack.features[1]: expected \"bias\", \"log_history_length\" or "
+               "\"history_popularity\"");
+    expect_bad("{\"stack\": {\"features\": [\"log_history_length\"]}, " ST_MEMBERS "}", AR_EINVAL,
+               "spec.stack.features: expected \"bias\" among the features");
+    expect_bad("{\"stack\": {\"features\": [\"bias\", \"bias\"]}, " ST_MEMBERS "}", AR_EINVAL,
+               "spec.stack.features[1]: feature \"bias\" is listed twice");
+    expect_bad("{\"stack\": {}, " ST_MEMBERS ", \"weights\": [[1, 0]]}", AR_EINVAL,
+               "spec.weights: expected one row per member (2) of 2 weights (bias, "
+               "log_history_length)");
+    expect_bad("{\"stack\": {}, " ST_MEMBERS ", \"weights\": [[1, 0], [1, 0, 0]]}", AR_EINVAL,
+               "spec.weights[1]: expected an array of 2 weights");
+    expect_bad("{\"stack\": {}, " ST_MEMBERS ", \"weights\": [[1, 0], [1, \"NaN\"]]}", AR_EINVAL,
+               "spec.weights[1][1]: expected a number in [-1e6, 1e6], got a string");
+    expect_bad("{\"stack\": {}, " ST_MEMBERS ", \"weights\": [[1, 0], [1, NaN]]}", AR_EPARSE,
+               "spec: not valid JSON");
+    expect_bad("{\"stack\": {}, " ST_MEMBERS ", \"weights\": [[1, 0], [1, -2e6]]}", AR_ERANGE,
+               "spec.weights[1][1]: expected a number in [-1e6, 1e6], got -2e+06");
+    expect_bad("{\"stack\": {}, " ST_MEMBERS ", \"weights\": [[0, 0], [0, 0]]}", AR_EINVAL,
+               "spec.weights: a stack needs at least one nonzero weight");
+    expect_bad("{\"stack\": {\"by\": 1}, " ST_MEMBERS "}", AR_EINVAL,
+               "spec.stack.by: unknown key (expected \"features\")");
+    expect_bad("{\"stack\": {}, \"members\": []}", AR_EINVAL,
+               "spec.members: expected an array of 1 to 8 members");
+    expect_bad("{\"stack\": {}, " ST_MEMBERS ", \"normalize\": \"l1\"}", AR_EINVAL,
+               "spec.normalize: expected");
     /* The limits: depth, members, base learners. */
     const char *leaf = "{\"model\": \"mostpop\"}";
     char deep[1024], wide[2048];
@@ -194,8 +222,60 @@ static void test_canonical_and_hash(void **state) {
     ar_free_array(sj2);
     ar_model_free(m);
     ar_model_free(m2);
+    /* A stack's canonical form does not depend on the order its features are written in (the
+     * weights' columns follow them); the neutral meta-model is written out. */
+    char *s1, *s2, *s3;
+    assert_int_equal(ar_spec_canonical("{\"stack\": {\"features\": [\"history_popularity\", "
+                                       "\"bias\"]}, \"members\": [{\"model\": \"mostpop\"}, "
+                                       "{\"model\": \"itemknn\"}], \"weights\": [[0.5, 2], "
+                                       "[-1, 1]]}",
+                                       &s1, &err),
+                     AR_OK);
+    assert_int_equal(ar_spec_canonical("{\"weights\": [[2, 0.5], [1, -1]], \"members\": "
+                                       "[{\"model\": \"mostpop\"}, {\"model\": \"itemknn\"}], "
+                                       "\"stack\": {\"features\": [\"bias\", "
+                                       "\"history_popularity\"]}, \"normalize\": \"zscore\"}",
+                                       &s2, &err),
+                     AR_OK);
+    assert_string_equal(s1, s2);
+    assert_non_null(strstr(s1, "\"stack\":{\"features\":[\"bias\",\"history_popularity\"]}"));
+    assert_non_null(strstr(s1, "\"weights\":[[2.0,0.5],[1.0,-1.0]]"));
+    assert_int_equal(ar_spec_canonical("{\"stack\": {}, \"members\": [{\"model\": "
+                                       "\"mostpop\"}]}",
+                                       &s3, &err),
+                     AR_OK);
+    assert_non_null(strstr(s3, "\"stack\":{\"features\":[\"bias\",\"log_history_length\"]},"
+                               "\"weights\":[[1.0,0.0]]"));
+    ar_free_array(s1);
+    ar_free_array(s2);
+    ar_free_array(s3);
     /* The schema is JSON and names every model. */
     const char *schema = ar_spec_schema();
+    assert_non_null(strstr(schema, "\"stack\": {"));
+    assert_non_null(strstr(schema, "\"$ref\": \"#/$defs/stack\""));
+    assert_non_null(strstr(schema, "\"history_popularity\""));
+    /* ... and the schema checker (what LLM answers are held to) accepts a canonical stack and
+     * refuses an unknown feature or a weight out of range. */
+    char *cs;
+    assert_int_equal(ar_spec_canonical("{\"stack\": {\"features\": [\"history_popularity\", "
+                                       "\"bias\"]}, \"members\": [{\"model\": \"mostpop\"}, "
+                                       "{\"blend\": [{\"weight\": 1, \"spec\": {\"model\": "
+                                       "\"itemknn\"}}]}], \"weights\": [[0.5, 2], [-1, 1]]}",
+                                       &cs, &err),
+                     AR_OK);
+    if (ar_llm_schema_check(schema, cs, &err) != AR_OK)
+        fail_msg("schema refuses %s: %s", cs, err.msg);
+    ar_free_array(cs);
+    assert_int_not_equal(ar_llm_schema_check(schema,
+                                             "{\"stack\": {\"features\": [\"bias\", \"age\"]}, "
+                                             "\"members\": [{\"model\": \"mostpop\"}]}",
+                                             &err),
+                         AR_OK);
+    assert_int_not_equal(ar_llm_schema_check(schema,
+                                             "{\"stack\": {}, \"members\": [{\"model\": "
+                                             "\"mostpop\"}], \"weights\": [[2e6]]}",
+                                             &err),
+                         AR_OK);
     for (const char *const *n = ar_model_names(); *n; n++) {
         char key[64];
         snprintf(key, sizeof key, "\"leaf_%s\"", *n);
@@ -661,6 +741,344 @@ static void test_learned_weights(void **state) {
     ar_dataset_free(ds);
 }
 
+/* -- stacking --------------------------------------------------------------------------------- */
+
+/* With its feature weights 0, a stack scores bitwise as the blend of its bias weights, one user
+ * at a time and in batches, for every normalisation. */
+static void test_stack_equals_blend(void **state) {
+    (void)state;
+    ar_dataset *ds = make_ds(21);
+    ar_csr *x;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+    static const char *const norms[] = {"zscore", "max", "rank"};
+    for (int k = 0; k < 3; k++) {
+        char b[1024], st[1024];
+        snprintf(b, sizeof b,
+                 "{\"blend\": [{\"weight\": 0.3, \"spec\": %s}, {\"weight\": 1.7, \"spec\": %s}, "
+                 "{\"weight\": 0, \"spec\": %s}], \"normalize\": \"%s\", \"depth\": 40}",
+                 RP3, IALS, KNN, norms[k]);
+        snprintf(st, sizeof st,
+                 "{\"stack\": {\"features\": [\"bias\", \"log_history_length\", "
+                 "\"history_popularity\"]}, \"members\": [%s, %s, %s], \"weights\": [[0.3, 0, 0], "
+                 "[1.7, 0, 0], [0, 0, 0]], \"normalize\": \"%s\", \"depth\": 40}",
+                 RP3, IALS, KNN, norms[k]);
+        ar_model *mb = fit_spec(b, ds, 2), *ms = fit_spec(st, ds, 2);
+        size_t sz = (size_t)x->n_rows * (size_t)ar_model_n_items(mb);
+        float *sa = malloc(sizeof *sa * sz), *sb = malloc(sizeof *sb * sz);
+        all_scores(mb, x, sa);
+        all_scores(ms, x, sb);
+        assert_memory_equal(sa, sb, sizeof *sa * sz);
+        int32_t users[5] = {0, 3, 77, 150, 299};
+        assert_int_equal(ar_model_score_batch(mb, x, users, 5, sa), AR_OK);
+        assert_int_equal(ar_model_score_batch(ms, x, users, 5, sb), AR_OK);
+        assert_memory_equal(sa, sb, sizeof *sa * 5 * (size_t)ar_model_n_items(mb));
+        free(sa), free(sb);
+        ar_model_free(mb);
+        ar_model_free(ms);
+    }
+    ar_csr_free(x);
+    ar_dataset_free(ds);
+}
+
+static ar_dataset *make_two_regimes(void);
+
+/* A stack with feature weights against a naive reference: the features recomputed here from
+ * the training matrix (log history length and mean log popularity, standardised over the
+ * training users), per-user weights, z-scored members. Histories are prefixes of the users'
+ * (lengths 0 .. all), so the weights vary and change sign. (make_ds gives every user the same
+ * number of training items, so its length feature would be constant: sd 0, feature 0.) */
+static void test_stack_matches_reference(void **state) {
+    (void)state;
+    ar_dataset *ds = make_two_regimes();
+    ar_csr *x, *xt;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+    assert_int_equal(ar_csr_transpose(x, &xt), AR_OK);
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"stack\": {\"features\": [\"bias\", \"log_history_length\", "
+             "\"history_popularity\"]}, \"members\": [%s, %s], \"weights\": [[0.5, 0.8, -0.3], "
+             "[0.2, -0.9, 0.4]]}",
+             RP3, KNN);
+    ar_model *st = fit_spec(json, ds, 2), *m1 = fit_spec(RP3, ds, 2), *m2 = fit_spec(KNN, ds, 2);
+    int32_t n = ar_model_n_items(st);
+    double *lp = malloc(sizeof *lp * (size_t)n);
+    for (int32_t i = 0; i < n; i++)
+        lp[i] = log(1.0 + (double)(xt->indptr[i + 1] - xt->indptr[i]));
+    double mean[2] = {0}, sq[2] = {0}, c = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int32_t u = 0; u < x->n_rows; u++) {
+            int64_t b = x->indptr[u], e = x->indptr[u + 1];
+            if (b == e)
+                continue;
+            double pop = 0;
+            for (int64_t k = b; k < e; k++)
+                pop += lp[x->indices[k]];
+            double raw[2] = {log(1.0 + (double)(e - b)), pop / (double)(e - b)};
+            for (int k = 0; k < 2; k++) {
+                if (pass == 0)
+                    mean[k] += raw[k];
+                else
+                    sq[k] += (raw[k] - mean[k] / c) * (raw[k] - mean[k] / c);
+            }
+            c += pass == 0;
+        }
+    double sd[2] = {sqrt(sq[0] / c), sqrt(sq[1] / c)};
+    mean[0] /= c;
+    mean[1] /= c;
+    float *s = malloc(sizeof *s * (size_t)n), *s1 = malloc(sizeof *s1 * (size_t)n),
+          *s2 = malloc(sizeof *s2 * (size_t)n);
+    double *n1 = malloc(sizeof *n1 * (size_t)n), *n2 = malloc(sizeof *n2 * (size_t)n);
+    int signs = 0;
+    for (int32_t u = 0; u < x->n_rows; u += 23) { /* long, short and trend users */
+        int64_t b = x->indptr[u], e = x->indptr[u + 1];
+        for (int64_t len = 0; len <= e - b; len++) {
+            const int32_t *h = x->indices + b;
+            assert_int_equal(ar_model_score(st, u, h, NULL, (int32_t)len, s), AR_OK);
+            assert_int_equal(ar_model_score(m1, u, h, NULL, (int32_t)len, s1), AR_OK);
+            assert_int_equal(ar_model_score(m2, u, h, NULL, (int32_t)len, s2), AR_OK);
+            ref_norm("zscore", s1, n, h, len, n1);
+            ref_norm("zscore", s2, n, h, len, n2);
+            double pop = 0;
+            for (int64_t k = 0; k < len; k++)
+                pop += lp[h[k]];
+            double f1 = (log(1.0 + (double)len) - mean[0]) / sd[0];
+            double f2 = len ? (pop / (double)len - mean[1]) / sd[1] : 0;
+            double w1 = 0.5 + 0.8 * f1 - 0.3 * f2, w2 = 0.2 - 0.9 * f1 + 0.4 * f2;
+            signs |= (w1 < 0) | (w2 < 0) << 1;
+            for (int32_t i = 0; i < n; i++) {
+                /* a member with constant scores (an empty history) normalises to 0 */
+                double want =
+                    w1 * (isfinite(n1[i]) ? n1[i] : 0) + w2 * (isfinite(n2[i]) ? n2[i] : 0);
+                int in_h = 0;
+                for (int64_t k = 0; k < len; k++)
+                    in_h |= h[k] == i;
+                if (!in_h && !(fabs(s[i] - want) <= 2e-4 * (1 + fabs(want))))
+                    fail_msg("user %d len %lld item %d: %g, want %g", u, (long long)len, i, s[i],
+                             want);
+            }
+        }
+    }
+    assert_int_equal(signs, 3); /* both members get negative weights for some histories */
+    free(s), free(s1), free(s2), free(n1), free(n2), free(lp);
+    ar_csr_free(x);
+    ar_csr_free(xt);
+    ar_model_free(st);
+    ar_model_free(m1);
+    ar_model_free(m2);
+    ar_dataset_free(ds);
+}
+
+/* Short- and long-history users want different members, so no fixed blend serves both:
+ * 6 clusters of 40 items and 20 trend items. Long users (40 a cluster) have 15 items of their
+ * cluster in train and 3 more each in valid and test; short users (40 a cluster) 2 in train
+ * and 2 trend items each in valid and test; 150 trend users make the trend items the most
+ * popular (8 trend items each, train only). itemknn serves long users, mostpop short ones. */
+static ar_dataset *make_two_regimes(void) {
+    ar_builder *b;
+    assert_int_equal(ar_builder_create(&b), AR_OK);
+    enum { CL = 6, CS = 40, TREND = 20, PER = 40 };
+    char id[32], user[32];
+    for (int i = 0; i < CL * CS + TREND; i++) { /* item index = number */
+        snprintf(id, sizeof id, "i%03d", i);
+        assert_int_equal(ar_builder_touch(b, AR_ITEMS, id), AR_OK);
+    }
+    ar_rng r;
+    ar_rng_seed(&r, 99);
+    int perm[CS > TREND ? CS : TREND];
+    int64_t t = 0;
+    for (int kind = 0; kind < 3; kind++)
+        for (int u = 0; u < (kind < 2 ? CL * PER : 150); u++) {
+            int c = u % CL, n = kind == 2 ? TREND : kind == 1 ? TREND : CS;
+            for (int i = 0; i < n; i++)
+                perm[i] = i;
+            for (int i = 0; i < n - 1; i++) { /* shuffle */
+                int j = i + (int)ar_rng_below(&r, (uint64_t)(n - i));
+                int x = perm[i];
+                perm[i] = perm[j];
+                perm[j] = x;
+            }
+            snprintf(user, sizeof user, "%c%d", "lst"[kind], u);
+            int ntrain = kind == 0 ? 15 : kind == 1 ? 2 : 8;
+            for (int i = 0; i < ntrain; i++) {
+                int item = kind == 2 ? CL * CS + perm[i] : c * CS + perm[i];
+                snprintf(id, sizeof id, "i%03d", item);
+                assert_int_equal(
+                    ar_builder_add(b, user, id, t++, AR_EVENT_INTERACTION, 1, AR_SPLIT_TRAIN),
+                    AR_OK);
+            }
+            for (int i = 0; kind < 2 && i < (kind == 0 ? 6 : 4); i++) {
+                /* long: more cluster items; short: trend items (perm over the trend here) */
+                int item = kind == 0 ? c * CS + perm[15 + i] : CL * CS + perm[i];
+                int nh = kind == 0 ? 3 : 2;
+                snprintf(id, sizeof id, "i%03d", item);
+                assert_int_equal(ar_builder_add(b, user, id, t++, AR_EVENT_INTERACTION, 1,
+                                                i < nh ? AR_SPLIT_VALID : AR_SPLIT_TEST),
+                                 AR_OK);
+            }
+        }
+    ar_dataset *ds;
+    assert_int_equal(ar_builder_build(b, &ds, NULL, NULL), AR_OK);
+    ar_builder_free(b);
+    return ds;
+}
+
+/* NDCG@20 on `target` of a fitted model, histories from train; train (and valid when the target
+ * is test) excluded. */
+static double ndcg_on(const ar_model *m, const ar_dataset *ds, const ar_csr *x, unsigned target) {
+    ar_ranker rk;
+    assert_int_equal(ar_model_ranker(m, x, &rk), AR_OK);
+    ar_eval_options eo = ar_eval_options_default();
+    eo.target_mask = target;
+    eo.exclude_mask = AR_MASK_TRAIN | (target == AR_MASK_TEST ? AR_MASK_VALID : 0);
+    eo.n_cutoffs = 1;
+    eo.cutoffs[0] = 20;
+    ar_eval_result r;
+    ar_error err;
+    assert_int_equal(ar_evaluate(ds, &rk, &eo, &r, &err), AR_OK);
+    ar_model_ranker_free(&rk);
+    return r.value[AR_METRIC_NDCG][0];
+}
+
+static void test_stack_learns(void **state) {
+    (void)state;
+    ar_dataset *ds = make_two_regimes();
+    ar_csr *x;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+    const char *members = "[{\"model\": \"mostpop\"}, {\"model\": \"itemknn\"}]";
+    char blend[512], stack[512];
+    snprintf(blend, sizeof blend,
+             "{\"blend\": [{\"weight\": 1, \"spec\": {\"model\": \"mostpop\"}}, {\"weight\": 1, "
+             "\"spec\": {\"model\": \"itemknn\"}}]}");
+    snprintf(stack, sizeof stack, "{\"stack\": {}, \"members\": %s}", members);
+    ar_blend_learn_options o = ar_blend_learn_options_default();
+    o.max_users = 100000; /* every validation user: the learner's NDCG is the evaluator's */
+    ar_error err;
+    /* The learned blend: the best fixed combination. */
+    ar_model *mb = fit_spec(blend, ds, 2);
+    ar_blend_learn_result rb;
+    assert_int_equal(ar_model_learn_blend_weights(mb, ds, &o, &rb, &err), AR_OK);
+    double blend_test = ndcg_on(mb, ds, x, AR_MASK_TEST);
+    /* The stack: neutral (= the 1:1 blend) before learning, then learned. */
+    ar_model *ms = fit_spec(stack, ds, 2);
+    double start_test = ndcg_on(ms, ds, x, AR_MASK_TEST);
+    ar_blend_learn_result rs;
+    assert_int_equal(ar_model_learn_blend_weights(ms, ds, &o, &rs, &err), AR_OK);
+    double stack_test = ndcg_on(ms, ds, x, AR_MASK_TEST);
+    print_message("stack: valid NDCG@20 start %.4f, best single %.4f, learned %.4f (learned "
+                  "blend %.4f); test: neutral %.4f, learned blend %.4f, stack %.4f; "
+                  "%d Newton steps; v = [[%g, %g], [%g, %g]]\n",
+                  rs.start_ndcg, rs.best_single, rs.final_ndcg, rb.final_ndcg, start_test,
+                  blend_test, stack_test, rs.iterations, rs.meta[0][0], rs.meta[0][1],
+                  rs.meta[1][0], rs.meta[1][1]);
+    assert_int_equal(rs.n_features, 2);
+    assert_string_equal(rs.feature[1], "log_history_length");
+    assert_true(rs.iterations > 0);
+    assert_true(rs.final_ndcg >= rs.start_ndcg && rs.final_ndcg >= rs.best_single);
+    assert_true(rs.final_ndcg > rb.final_ndcg + 0.05);
+    /* On held-out data: better than before learning and than the learned blend. */
+    assert_true(stack_test >= start_test);
+    assert_true(stack_test > blend_test + 0.05);
+    /* Learning is on the history length: mostpop's weight falls with it, itemknn's rises. */
+    assert_true(rs.meta[0][1] < rs.meta[1][1]);
+    /* The evaluator agrees with the learner on the validation users. */
+    double valid = ndcg_on(ms, ds, x, AR_MASK_VALID);
+    if (!(fabs(valid - rs.final_ndcg) < 1e-9))
+        fail_msg("evaluator %.12f learner %.12f", valid, rs.final_ndcg);
+    /* The spec says the meta-model; it rebuilds the model, and learning on 1 thread gives the
+     * same bits as on 2 (a sample of users this time). */
+    char *sj = ar_model_spec_json(ms);
+    char want[128];
+    snprintf(want, sizeof want, "\"weights\":[[");
+    assert_non_null(strstr(sj, want));
+    ar_model *again = fit_spec(sj, ds, 1);
+    size_t sz = (size_t)x->n_rows * (size_t)ar_model_n_items(ms);
+    float *sa = malloc(sizeof *sa * sz), *sb = malloc(sizeof *sb * sz);
+    all_scores(ms, x, sa);
+    all_scores(again, x, sb);
+    assert_memory_equal(sa, sb, sizeof *sa * sz);
+    ar_model_free(again);
+    o.max_users = 200;
+    ar_model *t1 = fit_spec(stack, ds, 1), *t2 = fit_spec(stack, ds, 2);
+    ar_blend_learn_result r1, r2;
+    o.n_threads = 1;
+    assert_int_equal(ar_model_learn_blend_weights(t1, ds, &o, &r1, &err), AR_OK);
+    o.n_threads = 2;
+    assert_int_equal(ar_model_learn_blend_weights(t2, ds, &o, &r2, &err), AR_OK);
+    assert_memory_equal(r1.meta, r2.meta, sizeof r1.meta);
+    assert_true(r1.final_ndcg == r2.final_ndcg && r1.iterations == r2.iterations);
+    char *j1 = ar_model_spec_json(t1), *j2 = ar_model_spec_json(t2);
+    assert_string_equal(j1, j2);
+    /* Save and load: the same spec and bitwise the same scores, batch and explain included. */
+    char dir[128], path[256];
+    assert_int_equal(ar_test_mkdtemp(dir, sizeof dir, "stack"), 0);
+    snprintf(path, sizeof path, "%s/s.model", dir);
+    assert_int_equal(ar_model_save(ms, path, &err), AR_OK);
+    ar_model *l;
+    assert_int_equal(ar_model_load(path, &l, &err), AR_OK);
+    char *lj = ar_model_spec_json(l);
+    assert_string_equal(sj, lj);
+    all_scores(l, x, sb);
+    assert_memory_equal(sa, sb, sizeof *sa * sz);
+    int32_t users[3] = {1, 250, 600};
+    float *ba = malloc(sizeof *ba * 3 * (size_t)ar_model_n_items(ms)),
+          *bb = malloc(sizeof *bb * 3 * (size_t)ar_model_n_items(ms));
+    assert_int_equal(ar_model_score_batch(ms, x, users, 3, ba), AR_OK);
+    assert_int_equal(ar_model_score_batch(l, x, users, 3, bb), AR_OK);
+    assert_memory_equal(ba, bb, sizeof *ba * 3 * (size_t)ar_model_n_items(ms));
+    /* explain delegates to the member the user weighs most: itemknn (item-level reasons) for a
+     * long-history user, mostpop (no item-level reasons: all 0) for a short one. */
+    int32_t ex[5], n_ex, rec[1], n_rec;
+    float w[5], sc[1];
+    for (int k = 0; k < 2; k++) {
+        int32_t u = ar_dataset_lookup(ds, AR_USERS, k ? "s10" : "l1"); /* short, long */
+        assert_true(u >= 0);
+        int64_t hb = x->indptr[u], he = x->indptr[u + 1];
+        assert_int_equal(ar_model_recommend(l, u, x->indices + hb, NULL, (int32_t)(he - hb), 1,
+                                            NULL, rec, sc, &n_rec),
+                         AR_OK);
+        assert_int_equal(ar_model_explain(l, u, x->indices + hb, NULL, (int32_t)(he - hb), rec[0],
+                                          5, ex, w, &n_ex),
+                         AR_OK);
+        if (k == 0)
+            assert_true(n_ex > 0 && w[0] > 0);
+        else
+            assert_true(n_ex == 0 || w[0] == 0);
+    }
+    ar_model_free(l);
+    assert_int_equal(ar_test_rmtree(dir), 0);
+    /* From a neutral start a learned stack is never below the learned blend of the same members
+     * on the sample (it runs the blend's ascent first), here on data without two regimes. */
+    ar_dataset *d2 = make_ds(23);
+    char b2[512], s2[512];
+    snprintf(b2, sizeof b2,
+             "{\"blend\": [{\"weight\": 1, \"spec\": %s}, {\"weight\": 1, \"spec\": %s}]}", RP3,
+             IALS);
+    snprintf(s2, sizeof s2,
+             "{\"stack\": {\"features\": [\"bias\", \"history_popularity\"]}, \"members\": [%s, "
+             "%s]}",
+             RP3, IALS);
+    ar_model *mb2 = fit_spec(b2, d2, 2), *ms2 = fit_spec(s2, d2, 2);
+    o = ar_blend_learn_options_default();
+    assert_int_equal(ar_model_learn_blend_weights(mb2, d2, &o, &rb, &err), AR_OK);
+    assert_int_equal(ar_model_learn_blend_weights(ms2, d2, &o, &rs, &err), AR_OK);
+    assert_true(rs.final_ndcg >= rb.final_ndcg);
+    assert_true(rs.newton_ndcg > 0 && rs.final_ndcg >= rs.newton_ndcg);
+    ar_model_free(mb2);
+    ar_model_free(ms2);
+    ar_dataset_free(d2);
+    free(sa), free(sb), free(ba), free(bb);
+    ar_free_array(sj);
+    ar_free_array(lj);
+    ar_free_array(j1);
+    ar_free_array(j2);
+    ar_model_free(t1);
+    ar_model_free(t2);
+    ar_model_free(mb);
+    ar_model_free(ms);
+    ar_csr_free(x);
+    ar_dataset_free(ds);
+}
+
 /* -- the evolutionary proposer -------------------------------------------------------------- */
 
 /* A deterministic stand-in reward for a spec text (no fitting): its hash on [0, 1). */
@@ -687,7 +1105,7 @@ static void test_evo_valid_and_deterministic(void **state) {
     ar_error err;
     assert_int_equal(ar_evo_create(42, &o, &a, &err), AR_OK);
     assert_int_equal(ar_evo_create(42, &o, &b, &err), AR_OK);
-    int kinds[4] = {0}, leaves_max = 0;
+    int kinds[5] = {0}, leaves_max = 0;
     for (int t = 0; t < 150; t++) {
         char *sa, *sb;
         assert_int_equal(ar_evo_propose(a, &sa, &err), AR_OK);
@@ -705,6 +1123,7 @@ static void test_evo_valid_and_deterministic(void **state) {
         kinds[1] += strstr(sa, "\"fuse\"") != NULL;
         kinds[2] += strstr(sa, "\"transforms\"") != NULL;
         kinds[3] += in.n_leaves == 1;
+        kinds[4] += strstr(sa, "\"stack\"") != NULL;
         /* every 10th trial "fails" */
         double r = t % 10 == 9 ? NAN : fake_reward(sa);
         assert_int_equal(ar_evo_observe(a, sa, r, &err), AR_OK);
@@ -713,6 +1132,8 @@ static void test_evo_valid_and_deterministic(void **state) {
         ar_free_array(sb);
     }
     /* The search explores structure, not only parameters. */
+    print_message("evo: of 150 proposals %d have a blend, %d a fuse, %d a stack, %d transforms\n",
+                  kinds[0], kinds[1], kinds[4], kinds[2]);
     assert_true(kinds[0] > 0 && kinds[2] > 0 && kinds[3] > 0);
     assert_true(leaves_max >= 2);
     assert_int_equal(ar_evo_n_observed(a), 150);
@@ -728,6 +1149,28 @@ static void test_evo_valid_and_deterministic(void **state) {
     ar_free_array(arch);
     ar_evo_free(a);
     ar_evo_free(b);
+    /* With a stack as the elite, its mutations (members with their rows of the meta-model,
+     * weights, normalisation, stack <-> blend) stay valid. */
+    assert_int_equal(ar_evo_create(5, &o, &a, &err), AR_OK);
+    assert_int_equal(ar_evo_observe(a,
+                                    "{\"stack\": {\"features\": [\"bias\", "
+                                    "\"history_popularity\"]}, \"members\": [{\"model\": "
+                                    "\"mostpop\"}, {\"model\": \"rp3beta\"}, {\"model\": "
+                                    "\"itemknn\"}], \"weights\": [[1, -0.5], [0.5, 0], [0, 1]]}",
+                                    2.0, &err),
+                     AR_OK);
+    int stacks = 0;
+    for (int t = 0; t < 60; t++) {
+        char *sa;
+        assert_int_equal(ar_evo_propose(a, &sa, &err), AR_OK);
+        if (ar_spec_validate(sa, &err) != AR_OK)
+            fail_msg("proposal %d invalid: %s (%s)", t, sa, err.msg);
+        stacks += strstr(sa, "\"stack\"") != NULL;
+        assert_int_equal(ar_evo_observe(a, sa, t < 8 ? fake_reward(sa) : 0.5, &err), AR_OK);
+        ar_free_array(sa);
+    }
+    assert_true(stacks > 10);
+    ar_evo_free(a);
     /* Bad options are refused. */
     static const char *const unknown[] = {"svd"};
     o.models = unknown;
@@ -806,6 +1249,9 @@ int main(void) {
         cmocka_unit_test(test_transforms),
         cmocka_unit_test(test_training_matrix_weighting),
         cmocka_unit_test(test_learned_weights),
+        cmocka_unit_test(test_stack_equals_blend),
+        cmocka_unit_test(test_stack_matches_reference),
+        cmocka_unit_test(test_stack_learns),
         cmocka_unit_test(test_evo_valid_and_deterministic),
         cmocka_unit_test(test_evo_improves),
     };
