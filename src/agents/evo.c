@@ -283,8 +283,13 @@ static json_t *leaf_of(ar_evo *e, int k, int sampled) {
     return json_pack("{s:s,s:o}", "model", e->models[k], "params", params ? params : json_object());
 }
 
+/* The draws are sequenced one statement at a time throughout this file: the order in which a
+ * call's arguments are evaluated is unspecified, and gcc and clang differ, so draws inside one
+ * argument list would make a seed propose differently in the two builds. */
 static json_t *random_leaf(ar_evo *e) {
-    return leaf_of(e, below(e, e->n_models), ar_rng_uniform(&e->rng) < 0.5);
+    int k = below(e, e->n_models);
+    int defaults = ar_rng_uniform(&e->rng) < 0.5;
+    return leaf_of(e, k, defaults);
 }
 
 /* -- tree walks ------------------------------------------------------------------------------- */
@@ -440,9 +445,11 @@ static json_t *mut_add(ar_evo *e, json_t *root, slot *s, int ns) {
     int i = pick(e, s, ns, 0);
     json_t *n = s[i].node;
     if (is_leaf(n)) { /* a base learner becomes a blend of itself and a new one */
+        double w = round3(0.25 + 0.75 * ar_rng_uniform(&e->rng));
+        json_t *leaf = random_leaf(e);
+        const char *norm = norms[below(e, 3)];
         json_t *b = json_pack("{s:[{s:f,s:O},{s:f,s:o}],s:s}", "blend", "weight", 1.0, "spec", n,
-                              "weight", round3(0.25 + 0.75 * ar_rng_uniform(&e->rng)), "spec",
-                              random_leaf(e), "normalize", norms[below(e, 3)]);
+                              "weight", w, "spec", leaf, "normalize", norm);
         return replace(root, &s[i], b);
     }
     json_t *a = members_of(n);
@@ -454,9 +461,8 @@ static json_t *mut_add(ar_evo *e, json_t *root, slot *s, int ns) {
         return root;
     }
     if (json_object_get(n, "blend")) {
-        json_array_append_new(a, json_pack("{s:f,s:o}", "weight",
-                                           round3(0.1 + 0.9 * ar_rng_uniform(&e->rng)), "spec",
-                                           random_leaf(e)));
+        double w = round3(0.1 + 0.9 * ar_rng_uniform(&e->rng));
+        json_array_append_new(a, json_pack("{s:f,s:o}", "weight", w, "spec", random_leaf(e)));
     } else {
         json_array_append_new(a, random_leaf(e));
         if (json_object_get(n, "stack")) /* the new member starts neutral */
@@ -633,8 +639,9 @@ static json_t *mut_transform(ar_evo *e, json_t *root, slot *s, int ns) {
     } else if (k == 2) {
         t = json_pack("{s:{}}", "tfidf");
     } else if (k == 3) {
-        t = json_pack("{s:{s:f,s:f}}", "bm25", "k1", round3(0.5 + 2.5 * ar_rng_uniform(&e->rng)),
-                      "b", round3(0.3 + 0.6 * ar_rng_uniform(&e->rng)));
+        double k1 = round3(0.5 + 2.5 * ar_rng_uniform(&e->rng));
+        double b = round3(0.3 + 0.6 * ar_rng_uniform(&e->rng));
+        t = json_pack("{s:{s:f,s:f}}", "bm25", "k1", k1, "b", b);
     } else {
         t = json_pack("{s:{s:f}}", "pop_damp", "beta",
                       round3(0.05 + 0.75 * ar_rng_uniform(&e->rng)));
@@ -677,9 +684,10 @@ static json_t *crossover(ar_evo *e, const cell *a, const cell *b) {
         return NULL;
     }
     if (ar_rng_uniform(&e->rng) < 0.5) { /* blend the two elites */
+        double w = round3(0.3 + 0.7 * ar_rng_uniform(&e->rng));
+        const char *norm = norms[below(e, 3)];
         json_t *r = json_pack("{s:[{s:f,s:o},{s:f,s:o}],s:s}", "blend", "weight", 1.0, "spec", x,
-                              "weight", round3(0.3 + 0.7 * ar_rng_uniform(&e->rng)), "spec", y,
-                              "normalize", norms[below(e, 3)]);
+                              "weight", w, "spec", y, "normalize", norm);
         return r;
     }
     /* A subtree of y replaces a subtree of x. */
