@@ -437,17 +437,17 @@ static char *render(const char *answer, const char *text_name, const char *model
               ar__buf_str(&b, "Drafted by an LLM (model ") && add_prose(&b, model) &&
               ar__buf_str(&b, ") from the method description in ") && add_prose(&b, text_name) &&
               ar__buf_str(&b, reason ? ". It failed validation and was not run: correct the card's "
-                                   "json block (write one if it has none) and run `agentrec "
-                                   "reproduce` on this file to try it.\n\n"
-                                 : " and validated as any card is. Check it against the paper "
-                                   "before trusting a verdict: the spec, the dataset, the "
-                                   "protocol and the reported numbers are the model's reading "
-                                   "of the text.\n\n");
+                                       "json block (write one if it has none) and run `agentrec "
+                                       "reproduce` on this file to try it.\n\n"
+                                     : " and validated as any card is. Check it against the paper "
+                                       "before trusting a verdict: the spec, the dataset, the "
+                                       "protocol and the reported numbers are the model's reading "
+                                       "of the text.\n\n");
     if (ok && json) {
         ok = ar__buf_str(&b, "```json\n") && ar__buf_str(&b, json) && ar__buf_str(&b, "\n```\n");
     } else if (ok) {
         ok = ar__buf_str(&b, answer ? "The model's answer, which is not a JSON object:\n\n"
-                                : "No answer came back.\n");
+                                    : "No answer came back.\n");
         for (const char *p = answer; ok && p && *p;) {
             size_t n = strcspn(p, "\n");
             ok = ar__buf_str(&b, "    ") && ar__buf_add(&b, p, n) && ar__buf_str(&b, "\n");

@@ -201,7 +201,7 @@ typedef struct call {
     const ar_llm_config *cfg;
     const char *name;
     const json_t *schema;
-    ar__buf url;         /* endpoint + "/chat/completions" */
+    ar__buf url;     /* endpoint + "/chat/completions" */
     char shown[160]; /* the endpoint as messages show it (cut) */
     int attempt, max_attempts, backoffs;
 } call;
@@ -498,10 +498,10 @@ static ar_status feedback(json_t *msgs, const attempt_result *r) {
     ar__buf b = {0};
     bool ok = wt &&
               ar__buf_str(&b, "Your previous answer was rejected. The reason follows as data.\n"
-                          "<data name=\"rejection\">\n") &&
+                              "<data name=\"rejection\">\n") &&
               ar__buf_str(&b, wt) &&
               ar__buf_str(&b, "\n</data>\nAnswer again with one JSON document that satisfies the "
-                          "schema and avoids this problem.");
+                              "schema and avoids this problem.");
     ar__free(wt);
     json_t *a = json_object(), *u = ok ? message("user", b.s) : NULL;
     ar__free(b.s);
@@ -742,8 +742,8 @@ ar_status ar_llm_propose(const ar_llm_config *cfg, const char *schema_json,
         (context && !(context_text = data_text(context))))
         goto done;
     if (!ar__buf_str(&sys, system_prompt && *system_prompt
-                           ? system_prompt
-                           : "You propose configurations for a recommender system.") ||
+                               ? system_prompt
+                               : "You propose configurations for a recommender system.") ||
         !ar__buf_str(&sys, "\n\n") || !ar__buf_str(&sys, rules) ||
         !ar__buf_str(&sys, "\nJSON schema of the answer:\n") || !ar__buf_str(&sys, schema_text))
         goto done;

@@ -225,8 +225,8 @@ static ar_status sweep_inverse(float *a, int32_t n, float *ws, int nt, const ar_
  * A diagonal D (EDLAE) comes in as x and xt with column i scaled by D_ii^-1/2, lambda = 1
  * and d = D: then X^T X + D = D^1/2 (X~^T X~ + I) D^1/2, and B_ji = S~_ji sqrt(D_ii / D_jj) /
  * (1 - S~_ii). d NULL: no scaling. */
-static ar_status fit_dual(const ar_csr *x, const ar_csr *xt, float lambda, const float *d,
-                          float *b, int nt, const ar_fit_options *o) {
+static ar_status fit_dual(const ar_csr *x, const ar_csr *xt, float lambda, const float *d, float *b,
+                          int nt, const ar_fit_options *o) {
     int32_t nu = x->n_rows, n = x->n_cols;
     size_t ldk = (size_t)nu;
     float *k = ar__alloc_array((size_t)nu * (size_t)nu, sizeof *k);

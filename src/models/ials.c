@@ -205,7 +205,7 @@ static inline int32_t clamp_row(int32_t i, int32_t k) {
  * G^T G instead (gm: k x k scalars, the same for every lane; lam: each lane's regulariser).
  * Rows and columns past k are clamped to k - 1 in the kernel and not stored. */
 LANE_CLONES static void lanes_gram(int32_t k, int32_t nt, const lv *g, lv *a, const float *gm,
-                              const lv *lam) {
+                                   const lv *lam) {
     for (int32_t i0 = 0; i0 < k; i0 += 4)
         for (int32_t j0 = 0; j0 < k && j0 <= i0 + 3; j0 += 3) {
             const lv *x[4], *y[3];
@@ -335,8 +335,8 @@ static inline void transpose8(const lv v[8], lv *out) {
  * t-th observation, zero past the row's end or in an empty lane; s[t] (lane l) = sqrt(c), or 0.
  * Rows are read 8 factors at a time and transposed into the lanes. zero: k zeros. */
 LANE_CLONES static void lanes_gather(const ar__ials_cfg *c, const ar_csr *r, const float *y,
-                                     const int32_t *rows, int64_t t0, int32_t nt,
-                                     const float *zero, lv *g, lv *s) {
+                                     const int32_t *rows, int64_t t0, int32_t nt, const float *zero,
+                                     lv *g, lv *s) {
     int32_t k = c->k, k8 = k & ~7;
     const float *src[CHUNK][LANES];
     /* first the chunk's rows of y, prefetched: they are scattered over y, and the misses
@@ -370,10 +370,9 @@ LANE_CLONES static void lanes_gather(const ar__ials_cfg *c, const ar_csr *r, con
 
 /* Solves the rows rows[0..LANES) (-1: an empty lane) exactly into x. Scratch: a TRI(k) lanes,
  * g CHUNK * k lanes, s CHUNK lanes, b k lanes; zero: k zeros. */
-LANE_CLONES static void solve_lanes_exact(const ar__ials_cfg *c, const ar_csr *r,
-                                              const float *y, const int32_t *rows,
-                                              const float *gm, const float *zero, float *x,
-                                              lv *a, lv *g, lv *s, lv *b) {
+LANE_CLONES static void solve_lanes_exact(const ar__ials_cfg *c, const ar_csr *r, const float *y,
+                                          const int32_t *rows, const float *gm, const float *zero,
+                                          float *x, lv *a, lv *g, lv *s, lv *b) {
     int32_t k = c->k;
     int64_t nmax = 0;
     lv lam = {0};
@@ -547,8 +546,8 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
     if (!units)
         return AR_ENOMEM;
     size_t gather = (size_t)(max_nnz > GATHER_ROWS ? max_nnz : GATHER_ROWS);
-    /* Per-thread slot: exact: a (TRI(k) lanes), g (CHUNK * k lanes), s (CHUNK lanes), b (k lanes); cg: rr, pp,
-     * ap (BLOCK*k), rs, yg (gather*k), cv (gather). */
+    /* Per-thread slot: exact: a (TRI(k) lanes), g (CHUNK * k lanes), s (CHUNK lanes), b (k lanes);
+     * cg: rr, pp, ap (BLOCK*k), rs, yg (gather*k), cv (gather). */
     size_t bk = round_up16((size_t)BLOCK * k);
     size_t slot = exact ? (TRI(k) + (size_t)CHUNK * k + CHUNK + (size_t)k) * LANES + (size_t)k
                         : 3 * bk + round_up16(BLOCK) + round_up16(gather * k) + round_up16(gather);
@@ -576,12 +575,12 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
         for (int32_t u = 0; u < n_units; u++) {
             if (exact) {
                 lv *a = (lv *)my, *g = a + TRI(k), *s = g + (size_t)CHUNK * k, *b = s + CHUNK;
-                solve_lanes_exact(c, r, y, units + (size_t)u * LANES, gm, my + slot - k, x, a, g,
-                                  s, b);
+                solve_lanes_exact(c, r, y, units + (size_t)u * LANES, gm, my + slot - k, x, a, g, s,
+                                  b);
             } else {
                 float *rs = my + 3 * bk, *yg = rs + round_up16(BLOCK);
-                solve_block_cg(c, r, y, units[u], units[u + 1], gm, x, my, my + bk, my + 2 * bk,
-                               rs, yg, yg + round_up16(gather * k));
+                solve_block_cg(c, r, y, units[u], units[u + 1], gm, x, my, my + bk, my + 2 * bk, rs,
+                               yg, yg + round_up16(gather * k));
             }
         }
     }

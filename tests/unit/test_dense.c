@@ -237,8 +237,8 @@ static void check_half_step_side(int solver, int cg_steps, float alpha, double t
     ar__ials_solve_ref(&c, x, y, ref);
     double d = max_rel_diff(fast, ref, nu);
     if (!(d < tol))
-        fail_msg("solver %d, %d steps, k %d, %s: max relative difference %g (tolerance %g)",
-                 solver, cg_steps, k, items ? "items" : "users", d, tol);
+        fail_msg("solver %d, %d steps, k %d, %s: max relative difference %g (tolerance %g)", solver,
+                 cg_steps, k, items ? "items" : "users", d, tol);
     /* a CG step from the warm start moves towards the solution */
     if (solver == AR__IALS_CG && cg_steps == 1) {
         assert_true(max_rel_diff(fast, ref, nu) < max_rel_diff(x0, ref, nu));
