@@ -150,13 +150,13 @@ void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float
  *
  * Every scalar of the per-row algorithm becomes a vector of LANES floats, one lane per row, so
  * the Gram updates, the Cholesky factorisation and the triangular solves of LANES independent
- * k x k systems run at full SIMD width with no shuffles and no per-row call overhead (LAPACK's
- * spotrf on one 64 x 64 matrix reaches a fraction of the machine's sgemm rate). Matrices are
- * lane-interleaved and packed by rows: entry (i, j), j <= i, of lane l is element l of
- * a[TRI(i) + j]. Rows are batched in order of decreasing length, so the lanes of a batch have
- * similar numbers of observations; shorter rows are padded with zero observations, which add
- * exact zeros. A lane's arithmetic never depends on the other lanes, so a row's solution is
- * the same whichever batch and thread it falls in. */
+ * k x k systems run at full SIMD width (the only shuffles are the gather's transposes) with
+ * no per-row call overhead (LAPACK's spotrf on one 64 x 64 matrix reaches a fraction of the
+ * machine's sgemm rate). Matrices are lane-interleaved and packed by rows: entry (i, j),
+ * j <= i, of lane l is element l of a[TRI(i) + j]. Rows are batched in order of decreasing
+ * length, so the lanes of a batch have similar numbers of observations; shorter rows are
+ * padded with zero observations, which add exact zeros. A lane's arithmetic never depends on
+ * the other lanes, so a row's solution is the same whichever batch and thread it falls in. */
 
 #define LANES 8 /* lanes_gather's transpose is 8 x 8 */
 typedef float lv __attribute__((vector_size(LANES * sizeof(float)), may_alias));
