@@ -933,8 +933,8 @@ void ar_model_ranker_free(ar_ranker *rk) {
 
 /* -- persistence ------------------------------------------------------------------------------ */
 
-static const char MAGIC[8] = {'A', 'G', 'R', 'E', 'C', 'M', 'D', '1'};
-enum { TAG_NAME = 1, TAG_PARAMS = 2 };
+const char ar__model_magic[8] = {'A', 'G', 'R', 'E', 'C', 'M', 'D', '1'};
+enum { TAG_NAME = AR__MODEL_TAG_NAME, TAG_PARAMS = AR__MODEL_TAG_PARAMS };
 
 ar_status ar_model_save(const ar_model *m, const char *path, ar_error *err) {
     if (!m->fitted)
@@ -947,7 +947,7 @@ ar_status ar_model_save(const ar_model *m, const char *path, ar_error *err) {
     memcpy(extra, &m->n_users, 4);
     memcpy(extra + 4, &m->n_items, 4);
     memcpy(extra + 8, &m->fingerprint, 8);
-    return ar__secw_write(&w, path, MAGIC, AR_MODEL_FORMAT_VERSION, extra, err);
+    return ar__secw_write(&w, path, ar__model_magic, AR_MODEL_FORMAT_VERSION, extra, err);
 }
 
 ar_status ar__model_array(const ar__secfile *f, uint32_t tag, uint32_t elem_size, uint64_t count,
@@ -1016,7 +1016,8 @@ ar_status ar__model_csr(const ar__secfile *f, uint32_t tag, int32_t n_rows, int3
 ar_status ar_model_load(const char *path, ar_model **out, ar_error *err) {
     *out = NULL;
     ar__secfile f;
-    ar_status st = ar__secfile_open(&f, path, MAGIC, AR_MODEL_FORMAT_VERSION, 1, "model", err);
+    ar_status st =
+        ar__secfile_open(&f, path, ar__model_magic, AR_MODEL_FORMAT_VERSION, 1, "model", err);
     if (st)
         return st;
     const ar__sec *name = ar__secfile_find(&f, TAG_NAME);
@@ -1034,11 +1035,18 @@ ar_status ar_model_load(const char *path, ar_model **out, ar_error *err) {
                       path, nm);
         goto fail;
     }
-    const void *params;
-    if ((st = ar__secfile_need(&f, TAG_PARAMS, 8, (uint64_t)m->impl->n_params, &params,
-                               "parameters")))
+    /* A family only ever appends parameters, each with a default that keeps its old behaviour,
+     * so a file written before the family gained some has a shorter table: the rest keep the
+     * defaults ar_model_create set. A longer table comes from a newer build. */
+    const ar__sec *ps = ar__secfile_find(&f, TAG_PARAMS);
+    if (!ps || ps->elem_size != 8 || ps->count > (uint64_t)m->impl->n_params) {
+        st = ar__secfile_corrupt(&f, ps && ps->elem_size == 8
+                                         ? "more parameters than this build's model has "
+                                           "(written by a newer agentrec?)"
+                                         : "parameters");
         goto fail;
-    memcpy(m->param, params, (size_t)m->impl->n_params * sizeof(double));
+    }
+    memcpy(m->param, ps->data, (size_t)ps->count * sizeof(double));
     for (int i = 0; i < m->impl->n_params; i++) {
         if (!param_valid(&m->impl->params[i], m->param[i])) {
             st = ar__secfile_corrupt(&f, "parameter out of range");

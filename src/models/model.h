@@ -92,6 +92,11 @@ size_t ar__memory_available(const ar_fit_options *o);
 /* The rows and columns of a CSR matrix as three sections: tag (indptr, int64), tag + 1
  * (indices, int32) and tag + 2 (values, float32). */
 void ar__model_csr_save(ar__secw *w, uint32_t tag, const ar_csr *x);
+/* The model file's container (ar_model_save): magic, and the sections every file has before
+ * the family's own (the tests write old-format files with them). */
+extern const char ar__model_magic[8];
+enum { AR__MODEL_TAG_NAME = 1, AR__MODEL_TAG_PARAMS = 2 };
+
 /* Points out's arrays into f's sections saved by ar__model_csr_save, after checking them:
  * n_rows x n_cols, offsets from 0 and non-decreasing, columns in range and strictly ascending
  * per row, finite values. */

@@ -490,11 +490,51 @@ static void check_round_trip(const char *name, const char *params) {
     ar_dataset_free(ds);
 }
 
+/* m's file as a build whose family had only its first n_params parameters wrote it. */
+static void save_with_params(const ar_model *m, int n_params, const char *path) {
+    ar__secw w = {0};
+    const char *name = ar_model_name(m);
+    ar__secw_add(&w, AR__MODEL_TAG_NAME, 1, strlen(name) + 1, 0, name);
+    ar__secw_add(&w, AR__MODEL_TAG_PARAMS, 8, (uint64_t)n_params, 0, m->param);
+    m->impl->save(m, &w);
+    unsigned char extra[AR__SECFILE_EXTRA] = {0};
+    memcpy(extra, &m->n_users, 4);
+    memcpy(extra + 4, &m->n_items, 4);
+    memcpy(extra + 8, &m->fingerprint, 8);
+    ar_error err;
+    assert_int_equal(
+        ar__secw_write(&w, path, ar__model_magic, AR_MODEL_FORMAT_VERSION, extra, &err), AR_OK);
+}
+
 static void test_save_load(void **state) {
     (void)state;
     check_round_trip("ials", "{\"factors\": 10, \"epochs\": 3}");
     check_round_trip("ease", "{\"lambda\": 20}");
+    check_round_trip("ease", "{\"lambda\": 20, \"dropout\": 0.3}");
     check_round_trip("bspm", "{\"factors\": 8}");
+    /* A file written before ease gained `dropout` (its table then: lambda only) loads with
+     * dropout at its default, 0, and scores as written; a table longer than this build's is
+     * refused. */
+    ar_dataset *ds = synthetic();
+    ar_csr *x;
+    ar_error err;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+    ar_model *m = fitted("ease", ds, "{\"lambda\": 20}", 1), *l;
+    const char *path = tmp_path("old.bin");
+    save_with_params(m, 1, path);
+    assert_int_equal(ar_model_load(path, &l, &err), AR_OK);
+    assert_true(ar_model_get(l, "lambda") == 20 && ar_model_get(l, "dropout") == 0);
+    float *s1 = all_scores(m, x), *s2 = all_scores(l, x);
+    assert_memory_equal(s1, s2, (size_t)x->n_rows * x->n_cols * sizeof *s1);
+    free(s1), free(s2);
+    ar_model_free(l);
+    m->param[2] = 0; /* a third parameter this build does not have */
+    save_with_params(m, 3, path);
+    assert_int_equal(ar_model_load(path, &l, &err), AR_ECORRUPT);
+    assert_non_null(strstr(err.msg, "newer agentrec"));
+    ar_model_free(m);
+    ar_csr_free(x);
+    ar_dataset_free(ds);
 }
 
 static void test_ials_fold_in(void **state) {
