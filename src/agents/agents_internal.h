@@ -49,6 +49,14 @@ ar_status ar__proposer_propose(ar__proposer *p, uint64_t seed, double seconds, c
  * when there were none. */
 char *ar__proposer_attempts_json(const ar__proposer *p);
 
+/* An LLM's proposal ({"members": [...], "combine": ...}, proposer.c) as a spec: one member is
+ * the spec itself; several are a blend (equal starting weights, z-scored; the default), a
+ * reciprocal rank fusion or a stack over every history feature, neutral -- the trial learns
+ * the weights. NULL (malloc'd otherwise) when it is not a proposal. */
+char *ar__proposal_to_spec(const char *json);
+/* The JSON Schema of such a proposal (malloc'd text; NULL when out of memory). */
+char *ar__proposal_schema(void);
+
 /* Renders a drafted card's JSON (an LLM's answer) as a card and validates it with
  * ar_card_parse under card_name: AR_OK, or the parser's error, with *markdown (ar__free) the
  * card either way -- marked REJECTED with the reason when invalid. NULL on AR_ENOMEM. The

@@ -39,10 +39,13 @@ struct ar__proposer {
 static const char llm_system[] =
     "You design recommender models for implicit-feedback data. Propose ONE new model that is "
     "likely to score a higher reward (NDCG@K on the validation split) than the specs already "
-    "tried: one base learner of the zoo with its parameters, or 2 to 4 complementary ones that "
-    "will be blended (their weights are learned). Build on what worked: tune the best base "
-    "learners' parameters, or combine models that fail differently. Do not repeat a spec that "
-    "was already tried. Answer with JSON that satisfies the schema, nothing else.";
+    "tried: one base learner of the zoo with its parameters, or 2 to 4 complementary ones and "
+    "how to combine them (combine): \"blend\" (a weighted sum, weights learned), \"fuse\" "
+    "(reciprocal rank fusion) or \"stack\" (weights that depend on the user's history length "
+    "and popularity, learned: for members that serve different users best). Build on what "
+    "worked: tune the best base learners' parameters, or combine models that fail differently. "
+    "Do not repeat a spec that was already tried. Answer with JSON that satisfies the schema, "
+    "nothing else.";
 
 ar_status ar__proposer_create(const ar_autotrain_options *o, const char *profile_json,
                               ar__proposer **out, ar_error *err) {
@@ -134,12 +137,13 @@ static json_t *entries(const llm_seen *s, int from, int to) {
     return a;
 }
 
-/* What the LLM is asked for: {"members": [1 to 4 base learners]}, each base learner inlined
- * from the spec schema's leaf definitions (without transforms and descriptions). It is the
- * part of the spec language a proposal needs -- a model, or a blend of models whose weights the
- * trial learns -- written without recursion or references, which grammar-constrained decoders
- * (llama.cpp's JSON-schema grammar) handle poorly. */
-static char *proposal_schema(void) {
+/* What the LLM is asked for: {"members": [1 to 4 base learners], "combine": "blend" | "fuse" |
+ * "stack"}, each base learner inlined from the spec schema's leaf definitions (without
+ * transforms and descriptions). It is the part of the spec language a proposal needs -- a
+ * model, or a combination of models whose weights (a stack's meta-model) the trial learns --
+ * written without recursion or references, which grammar-constrained decoders (llama.cpp's
+ * JSON-schema grammar) handle poorly. */
+char *ar__proposal_schema(void) {
     json_t *full = json_loads(ar_spec_schema(), 0, NULL), *defs = json_object_get(full, "$defs");
     json_t *alts = json_array();
     const char *key;
@@ -159,29 +163,35 @@ static char *proposal_schema(void) {
         json_object_set_new(leaf, "required", json_pack("[s,s]", "model", "params"));
         json_array_append_new(alts, leaf);
     }
-    json_t *schema = json_pack("{s:s,s:s,s:b,s:[s],s:{s:{s:s,s:i,s:i,s:{s:o}}}}", "title",
-                               "agentrec model proposal", "type", "object", "additionalProperties",
-                               0, "required", "members", "properties", "members", "type", "array",
-                               "minItems", 1, "maxItems", 4, "items", "oneOf", alts);
+    json_t *schema = json_pack(
+        "{s:s,s:s,s:b,s:[s],s:{s:{s:s,s:i,s:i,s:{s:o}},s:{s:s,s:[s,s,s]}}}", "title",
+        "agentrec model proposal", "type", "object", "additionalProperties", 0, "required",
+        "members", "properties", "members", "type", "array", "minItems", 1, "maxItems", 4, "items",
+        "oneOf", alts, "combine", "type", "string", "enum", "blend", "fuse", "stack");
     char *text = schema ? json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(schema);
     json_decref(full);
     return text;
 }
 
-/* A proposal -> a spec: one member is the spec itself, several a blend (equal starting weights,
- * z-scored; the trial learns the weights). NULL when it is not a proposal. */
-static char *proposal_to_spec(const char *json) {
+char *ar__proposal_to_spec(const char *json) {
     json_t *p = json_loads(json, 0, NULL), *m = json_object_get(p, "members"), *spec = NULL;
+    json_t *how = json_object_get(p, "combine");
+    const char *c = how ? json_string_value(how) : "blend";
     size_t n = json_is_array(m) ? json_array_size(m) : 0;
     if (n == 1) {
         spec = json_incref(json_array_get(m, 0));
-    } else if (n > 1) {
+    } else if (n > 1 && c && strcmp(c, "blend") == 0) {
         json_t *b = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
                 b, json_pack("{s:f,s:O}", "weight", 1.0, "spec", json_array_get(m, i)));
         spec = json_pack("{s:o,s:s}", "blend", b, "normalize", "zscore");
+    } else if (n > 1 && c && strcmp(c, "fuse") == 0) {
+        spec = json_pack("{s:s,s:O}", "fuse", "rrf", "members", m);
+    } else if (n > 1 && c && strcmp(c, "stack") == 0) {
+        spec = json_pack("{s:{s:[s,s,s]},s:O}", "stack", "features", "bias", "log_history_length",
+                         "history_popularity", "members", m);
     }
     char *text = spec ? json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(spec);
@@ -191,9 +201,11 @@ static char *proposal_to_spec(const char *json) {
 
 static ar_status validate_proposal(void *ctx, const char *json, ar_error *err) {
     (void)ctx;
-    char *spec = proposal_to_spec(json);
+    char *spec = ar__proposal_to_spec(json);
     if (!spec)
-        return ar__fail(err, AR_EINVAL, "expected {\"members\": [1 to 4 base learners]}");
+        return ar__fail(err, AR_EINVAL,
+                        "expected {\"members\": [1 to 4 base learners], \"combine\": \"blend\" "
+                        "| \"fuse\" | \"stack\"}");
     ar_status st = ar_spec_validate(spec, err);
     free(spec);
     return st;
@@ -238,7 +250,7 @@ static ar_status llm_propose(ar__proposer *p, uint64_t seed, double seconds, cha
     cfg.log_data = p;
     json_decref(p->attempts);
     p->attempts = NULL;
-    char *answer = NULL, *schema = proposal_schema();
+    char *answer = NULL, *schema = ar__proposal_schema();
     ar_status st = schema ? ar_llm_propose(&cfg, schema, llm_system, context, validate_proposal,
                                            NULL, &answer, err)
                           : ar__fail(err, AR_ENOMEM, "out of memory");
@@ -246,7 +258,7 @@ static ar_status llm_propose(ar__proposer *p, uint64_t seed, double seconds, cha
     free(schema);
     if (st)
         return st;
-    char *spec = proposal_to_spec(answer);
+    char *spec = ar__proposal_to_spec(answer);
     free(answer);
     *out = spec ? ar__canonical_spec(spec, err) : NULL;
     free(spec);

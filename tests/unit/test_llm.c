@@ -1,5 +1,6 @@
 /* Unit tests for src/agents/llm*.c that need no server: the JSON Schema checker applied to LLM
- * answers, configuration checks, and argument errors. The HTTP paths are covered by
+ * answers, configuration checks, and argument errors; and AutoTrain's LLM proposals
+ * (src/agents/proposer.c) from answer to spec. The HTTP paths are covered by
  * tests/integration/llm_errors.sh (a misbehaving fake endpoint) and llm_e2e.sh (llama.cpp). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +9,10 @@
 #include <cmocka.h>
 
 #include "agentrec.h"
+#include "agents/agents_internal.h"
 
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *SCHEMA =
@@ -145,11 +149,53 @@ static void test_bad_arguments(void **state) {
     assert_non_null(strstr(err.msg, "model is required"));
 }
 
+/* A proposal's members and combinator become the spec's root: the schema admits the three
+ * combinators and nothing else, and each answer's spec validates. */
+static void test_proposal_combinators(void **state) {
+    (void)state;
+    char *schema = ar__proposal_schema();
+    assert_non_null(schema);
+    const char *two = "[{\"model\": \"rp3beta\", \"params\": {}}, {\"model\": \"ease\", "
+                      "\"params\": {\"lambda\": 100}}]";
+    static const char *const combine[] = {NULL, "blend", "fuse", "stack"};
+    static const char *const root[] = {"blend", "blend", "fuse", "stack"};
+    char answer[512];
+    ar_error err;
+    for (int i = 0; i < 4; i++) {
+        if (combine[i])
+            snprintf(answer, sizeof answer, "{\"members\": %s, \"combine\": \"%s\"}", two,
+                     combine[i]);
+        else
+            snprintf(answer, sizeof answer, "{\"members\": %s}", two);
+        if (ar_llm_schema_check(schema, answer, &err) != AR_OK)
+            fail_msg("%s: %s", answer, err.msg);
+        char *spec = ar__proposal_to_spec(answer);
+        assert_non_null(spec);
+        if (ar_spec_validate(spec, &err) != AR_OK)
+            fail_msg("%s: %s", spec, err.msg);
+        json_t *j = json_loads(spec, 0, NULL);
+        assert_non_null(json_object_get(j, root[i]));
+        json_decref(j);
+        free(spec);
+    }
+    snprintf(answer, sizeof answer, "{\"members\": %s, \"combine\": \"gate\"}", two);
+    assert_int_not_equal(ar_llm_schema_check(schema, answer, &err), AR_OK);
+    assert_null(ar__proposal_to_spec(answer));
+    /* one member is the member itself, whatever the combinator */
+    char *one = ar__proposal_to_spec("{\"members\": [{\"model\": \"mostpop\", \"params\": {}}], "
+                                     "\"combine\": \"stack\"}");
+    assert_non_null(one);
+    assert_non_null(strstr(one, "\"model\""));
+    assert_null(strstr(one, "stack"));
+    free(one);
+    free(schema);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema_accepts), cmocka_unit_test(test_schema_rejects),
         cmocka_unit_test(test_schema_lint),    cmocka_unit_test(test_config),
-        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_bad_arguments),  cmocka_unit_test(test_proposal_combinators),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
