@@ -223,8 +223,9 @@ static ar_status sweep_inverse(float *a, int32_t n, float *ws, int nt, const ar_
  * thread. b: n_items x n_items (row-major) output.
  *
  * A diagonal D (EDLAE) comes in as x and xt with column i scaled by D_ii^-1/2, lambda = 1
- * and d = D: then X^T X + D = D^1/2 (X~^T X~ + I) D^1/2, and B_ji = S~_ji sqrt(D_ii / D_jj) /
- * (1 - S~_ii). d NULL: no scaling. */
+ * and d = D^1/2 (the square roots, taken once): then X^T X + D = D^1/2 (X~^T X~ + I) D^1/2,
+ * and B_ji = S~_ji sqrt(D_ii / D_jj) / (1 - S~_ii) = S~_ji d_i / d_j / (1 - S~_ii). d NULL:
+ * no scaling. */
 static ar_status fit_dual(const ar_csr *x, const ar_csr *xt, float lambda, const float *d, float *b,
                           int nt, const ar_fit_options *o) {
     int32_t nu = x->n_rows, n = x->n_cols;
@@ -291,9 +292,9 @@ static ar_status fit_dual(const ar_csr *x, const ar_csr *xt, float lambda, const
             for (int32_t c = 0; c < bw; c++)
                 row[c] = c0 + c == i ? 0.0f : row[c] / den[c];
             if (d) {
-                float di = 1.0f / sqrtf(d[i]);
+                float di = 1.0f / d[i];
                 for (int32_t c = 0; c < bw; c++)
-                    row[c] *= sqrtf(d[c0 + c]) * di;
+                    row[c] *= d[c0 + c] * di;
             }
         }
     }
@@ -317,13 +318,13 @@ static ar_status fit_dual_edlae(const ar_csr *x, const ar_csr *xt, float lambda,
             double g = 0;
             for (int64_t q = xt->indptr[i]; q < xt->indptr[i + 1]; q++)
                 g += (double)xt->values[q] * xt->values[q];
-            d[i] = (float)(lambda + emph * g);
+            d[i] = sqrtf((float)(lambda + emph * g)); /* D_ii^1/2 */
         }
         for (int64_t q = 0; q < x->nnz; q++)
-            xv[q] = x->values[q] / sqrtf(d[x->indices[q]]);
+            xv[q] = x->values[q] / d[x->indices[q]];
         for (int32_t i = 0; i < n; i++)
             for (int64_t q = xt->indptr[i]; q < xt->indptr[i + 1]; q++)
-                xtv[q] = xt->values[q] / sqrtf(d[i]);
+                xtv[q] = xt->values[q] / d[i];
         ar_csr xs = *x, xts = *xt;
         xs.values = xv, xts.values = xtv;
         st = fit_dual(&xs, &xts, 1.0f, d, b, nt, o);
