@@ -22,17 +22,18 @@ extern "C" {
  * (record the rewards, adopt or reject with a rationale). Candidates are JSON texts. */
 
 typedef struct ar_agent_outcome {
-    int ok;            /* 1 when the candidate was evaluated */
-    double reward;     /* the inner reward (e.g. NDCG@20 on validation); NAN when it failed */
-    double fidelity;   /* the fidelity it was evaluated at, in (0, 1] */
-    char status[16];   /* "ok" or the trial's failure (ar_trial_status_name) */
-    char reason[512];  /* why it failed, one line */
-    double seconds;    /* wall time of the evaluation */
-    int64_t run;       /* the ledger run that recorded it, 0 = none */
-    double metrics[4]; /* recall@K, ndcg@K, fit seconds, peak RSS (MB); NAN when unknown */
-    char *spec;        /* the candidate as evaluated, with what the evaluation learned (e.g. a
-                        * blend's weights), or NULL = the candidate itself; execute allocates
-                        * it, whoever holds the outcome frees it with free() */
+    int ok;              /* 1 when the candidate was evaluated */
+    double reward;       /* the inner reward (e.g. NDCG@20 on validation); NAN when it failed */
+    double fidelity;     /* the fidelity it was evaluated at, in (0, 1] */
+    char status[16];     /* "ok" or the trial's failure (ar_trial_status_name) */
+    char reason[512];    /* why it failed, one line */
+    double seconds;      /* wall time of the evaluation */
+    double cold_seconds; /* what it would have taken with no fit loaded from a cache (>= seconds) */
+    int64_t run;         /* the ledger run that recorded it, 0 = none */
+    double metrics[4];   /* recall@K, ndcg@K, fit seconds, peak RSS (MB); NAN when unknown */
+    char *spec;          /* the candidate as evaluated, with what the evaluation learned (e.g. a
+                          * blend's weights), or NULL = the candidate itself; execute allocates
+                          * it, whoever holds the outcome frees it with free() */
 } ar_agent_outcome;
 
 typedef struct ar_agent_ops {

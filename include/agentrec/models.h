@@ -95,8 +95,11 @@ typedef struct ar_fit_cache {
     double min_seconds;
     uint64_t max_bytes;
     int hits; /* out: fits loaded from the cache */
-    /* Optional: told the path of every file a fit saved (so a caller can drop it later). */
-    void (*stored)(void *data, const char *path);
+    /* Optional: told the path of every file a fit saved, with the seconds the fit took (so a
+     * caller can drop it later, and knows what refitting it costs). */
+    void (*stored)(void *data, const char *path, double fit_seconds);
+    /* Optional: told the path of every file a fit loaded instead of fitting. */
+    void (*loaded)(void *data, const char *path);
     void *data;
 } ar_fit_cache;
 

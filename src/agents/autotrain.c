@@ -203,6 +203,7 @@ typedef struct autotrain {
     int proposer_failed; /* how many proposals failed (only the first is logged) */
     const char *role;    /* the ledger tag of trials that have none of their own */
     json_t *stored;      /* candidate spec -> the fit-cache files its trials saved */
+    json_t *fit_seconds; /* fit-cache file -> the seconds the fit that saved it took */
     uint64_t rng_state;
 } autotrain;
 
@@ -371,8 +372,11 @@ static double fit_cost(autotrain *a, json_t *spec) {
 }
 
 /* The time to keep for the final refit and test of the champion: the refit on train + valid
- * never comes from the fit cache, so it costs what fitting the champion from scratch does,
- * however fast its (cached) trial was. */
+ * never comes from the fit cache, so it costs what the champion's trial would have cost with
+ * nothing cached (its members' fits as they were timed when they were saved), however fast
+ * that (cached) trial was; the cost model's estimate is the floor. The final fit learns from
+ * about a tenth more data, and a machine shared with other work runs slower, hence the
+ * margin. */
 static double reserve(autotrain *a) {
     if (!a->champ || !a->o.final_test)
         return 0;
@@ -380,6 +384,18 @@ static double reserve(autotrain *a) {
     double fit = spec ? fit_cost(a, spec) : 0;
     json_decref(spec);
     return 1.5 * fmax(a->champ_seconds, fit) + 5;
+}
+
+/* A trial's wall time plus the recorded fit time of every cache file it loaded: what it would
+ * cost cold. A file saved before this session (not timed here) costs at least the load. */
+static double cold_seconds(autotrain *a, double seconds, json_t *loaded) {
+    size_t i;
+    json_t *f;
+    json_array_foreach(loaded, i, f) {
+        json_t *s = a->fit_seconds ? json_object_get(a->fit_seconds, json_string_value(f)) : NULL;
+        seconds += json_is_number(s) ? json_number_value(s) : 0;
+    }
+    return seconds;
 }
 
 /* -- perceive -------------------------------------------------------------------------------- */
@@ -644,13 +660,19 @@ static double json_num(json_t *o, const char *key) {
  * fails or is eliminated: only fully evaluated candidates can be a champion or a blend's member,
  * and the cache's room is best kept for them. */
 static void note_stored(autotrain *a, const char *spec, json_t *files) {
-    if (!json_is_array(files) || !json_array_size(files) ||
-        (!a->stored && !(a->stored = json_object())))
+    if (!json_is_object(files) || !json_object_size(files) ||
+        (!a->stored && !(a->stored = json_object())) ||
+        (!a->fit_seconds && !(a->fit_seconds = json_object())))
         return;
     json_t *have = json_object_get(a->stored, spec);
     if (!have)
         json_object_set_new(a->stored, spec, have = json_array());
-    json_array_extend(have, files);
+    const char *path;
+    json_t *sec;
+    json_object_foreach(files, path, sec) {
+        json_array_append_new(have, json_string(path));
+        json_object_set(a->fit_seconds, path, sec);
+    }
 }
 
 static void drop_stored(autotrain *a, const char *spec) {
@@ -661,6 +683,8 @@ static void drop_stored(autotrain *a, const char *spec) {
         const char *path = json_string_value(f);
         if (n && path && strncmp(path, a->o.fit_cache, n) == 0 && path[n] == '/')
             remove(path);
+        if (path && a->fit_seconds)
+            json_object_del(a->fit_seconds, path);
     }
     if (files)
         json_object_del(a->stored, spec);
@@ -711,6 +735,7 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
         out->metrics[3] = json_num(res, "peak_rss_mb");
         cached = (int)json_integer_value(json_object_get(res, "cache_hits"));
         note_stored(a, spec, json_object_get(res, "cache_stored"));
+        out->cold_seconds = cold_seconds(a, out->seconds, json_object_get(res, "cache_loaded"));
         out->reward = out->metrics[1];
         out->ok = isfinite(out->reward);
         json_t *evaluated = json_object_get(res, "spec");
@@ -909,7 +934,7 @@ static ar_status at_feedback(void *self, const char *candidate, const ar_agent_o
     a->champ = c;
     a->champ_reward = o->reward;
     a->champ_recall = o->metrics[0];
-    a->champ_seconds = o->seconds;
+    a->champ_seconds = fmax(o->seconds, o->cold_seconds);
     a->champ_run = o->run;
     a->adoptions++;
     a->trials_to_best = a->trials;
@@ -1195,6 +1220,7 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
     free(a.champ);
     free(a.profile);
     json_decref(a.stored);
+    json_decref(a.fit_seconds);
     ar__proposer_free(a.proposer);
     ar_search_free(a.search);
     ar_space_free(a.space);

@@ -23,7 +23,8 @@ const cli_cmd cmd_trial = {
     "          cache, see ar_fit_cache)}\n"
     "result (one line): {\"model\", \"params\", \"spec\", \"users\", \"metrics\": {..},\n"
     "                    \"fit_seconds\", \"eval_seconds\", \"peak_rss_mb\", \"cache_hits\",\n"
-    "                    \"cache_stored\": [files the fits saved in the cache]}\n"
+    "                    \"cache_stored\": {file the fit cache saved: the fit's seconds},\n"
+    "                    \"cache_loaded\": [files loaded from the cache instead of fitting]}\n"
     "exit status: 0 ok, 3 a non-finite metric, 4 out of memory, 1 any other error (stderr\n"
     "says which).\n",
     run};
@@ -32,8 +33,13 @@ static int fail_status(ar_status st) {
     return st == AR_ENOMEM ? AR_TRIAL_EXIT_NOMEM : CLI_FAIL;
 }
 
-static void note_stored(void *data, const char *path) {
-    json_array_append_new(data, json_string(path));
+/* The fit cache's traffic: {"stored": {path: fit seconds}, "loaded": [path]}. */
+static void note_stored(void *data, const char *path, double fit_seconds) {
+    json_object_set_new(json_object_get(data, "stored"), path, json_real(fit_seconds));
+}
+
+static void note_loaded(void *data, const char *path) {
+    json_array_append_new(json_object_get(data, "loaded"), json_string(path));
 }
 
 static int run(int argc, char **argv) {
@@ -60,7 +66,7 @@ static int run(int argc, char **argv) {
     json_t *spec = json_object_get(req, "spec");
     ar_dataset *ds = NULL;
     ar_model *m = NULL;
-    json_t *stored = json_array(); /* the files the fit cache saved */
+    json_t *traffic = json_pack("{s:o,s:o}", "stored", json_object(), "loaded", json_array());
     ar_csr *hist = NULL;
     ar_ranker rk = {0};
     ar_error err;
@@ -105,7 +111,8 @@ static int run(int argc, char **argv) {
         fc.min_seconds = json_number_value(json_object_get(cache, "min_seconds"));
         fc.max_bytes = (uint64_t)json_integer_value(json_object_get(cache, "max_bytes"));
         fc.stored = note_stored;
-        fc.data = stored;
+        fc.loaded = note_loaded;
+        fc.data = traffic;
         fo.cache = &fc;
         if (!fc.dir || !(fc.min_seconds >= 0)) {
             cli_error("trial", "request.cache: expected {\"dir\": a directory, "
@@ -175,11 +182,12 @@ static int run(int argc, char **argv) {
     char *sout = ar_model_spec_json(m);
     json_t *so = sout ? json_loads(sout, 0, &je) : NULL;
     ar_free_array(sout);
-    cli_print_json(json_pack("{s:s,s:o,s:o,s:i,s:o,s:f,s:f,s:f,s:i,s:O}", "model", name, "params",
-                             po ? po : json_null(), "spec", so ? so : json_null(), "users",
-                             (int)r.users, "metrics", metrics, "fit_seconds", fit_s, "eval_seconds",
-                             cli_now() - t0 - fit_s, "peak_rss_mb", cli_peak_rss_mb(), "cache_hits",
-                             fc.hits, "cache_stored", stored));
+    cli_print_json(json_pack(
+        "{s:s,s:o,s:o,s:i,s:o,s:f,s:f,s:f,s:i,s:O,s:O}", "model", name, "params",
+        po ? po : json_null(), "spec", so ? so : json_null(), "users", (int)r.users, "metrics",
+        metrics, "fit_seconds", fit_s, "eval_seconds", cli_now() - t0 - fit_s, "peak_rss_mb",
+        cli_peak_rss_mb(), "cache_hits", fc.hits, "cache_stored",
+        json_object_get(traffic, "stored"), "cache_loaded", json_object_get(traffic, "loaded")));
     if (!finite) {
         fprintf(stderr, "agentrec trial: a metric is not finite\n");
         rc = AR_TRIAL_EXIT_NAN;
@@ -192,7 +200,7 @@ done:
     ar_csr_free(hist);
     ar_model_free(m);
     ar_dataset_free(ds);
-    json_decref(stored);
+    json_decref(traffic);
     json_decref(req);
     return rc;
 }

@@ -571,18 +571,21 @@ static ar_status fit_cached(ar_model *m, const ar_dataset *ds, const ar_fit_opti
         return fit_matrix(m, ds, o, err);
     if (cache_load(m, path)) {
         c->hits++;
+        if (c->loaded)
+            c->loaded(c->data, path);
         return AR_OK;
     }
     double t0 = ar__now();
     ar_status st = fit_matrix(m, ds, o, err);
-    if (st || ar__now() - t0 < c->min_seconds)
+    double seconds = ar__now() - t0;
+    if (st || seconds < c->min_seconds)
         return st;
     m->fitted = 1;
     ar_error e;
     mkdir(c->dir, 0755);
     if (ar_model_save(m, path, &e) == AR_OK) {
         if (c->stored)
-            c->stored(c->data, path);
+            c->stored(c->data, path, seconds);
         if (c->max_bytes)
             cache_trim(c->dir, c->max_bytes);
     }

@@ -48,6 +48,23 @@ echo '{"dataset": "'"$S"'/dv", "model": "mostpop", "params": {"nope": 1}}' | "$A
   fail "trial accepted an unknown parameter"
 grep -q "nope" "$S/err" || fail "trial error message"
 
+# The trial's fit cache: the first trial saves the fit and says how long it took, the same
+# trial again loads that file and names it (what AutoTrain's reserve for the final refit adds
+# up).
+for n in 1 2; do
+  echo "{\"dataset\": \"$S/dv\", \"model\": \"ials\", \"threads\": 1,
+         \"cache\": {\"dir\": \"$S/fc\", \"min_seconds\": 0}}" | "$AR" trial >"$S/c$n.json"
+done
+python3 - "$S/c1.json" "$S/c2.json" <<'PY' || fail "trial cache traffic"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["cache_hits"] == 0 and a["cache_loaded"] == [], a
+(path, secs), = a["cache_stored"].items()
+assert isinstance(secs, float) and 0 <= secs <= a["fit_seconds"], a
+assert b["cache_hits"] == 1 and b["cache_loaded"] == [path] and b["cache_stored"] == {}, b
+assert a["metrics"] == b["metrics"], (a, b)
+PY
+
 # Errors: unknown model, bad parameter, a model file used with another dataset, a corrupt file.
 set +e
 "$AR" eval "$S/d" --model nosuch --k 10 2>"$S/err"; [ $? -eq 1 ] || fail "unknown model accepted"

@@ -377,9 +377,16 @@ static ar_model *cache_fit(const ar_dataset *ds, const char *family, const char 
     return m;
 }
 
-static void count_stored(void *data, const char *path) {
+/* data: {files stored, files loaded} */
+static void count_stored(void *data, const char *path, double fit_seconds) {
     assert_non_null(strstr(path, ".model"));
-    ++*(int *)data;
+    assert_true(fit_seconds >= 0 && fit_seconds < 60);
+    ++((int *)data)[0];
+}
+
+static void count_loaded(void *data, const char *path) {
+    assert_non_null(strstr(path, ".model"));
+    ++((int *)data)[1];
 }
 
 /* The families that do not read the seed fit the same model for every seed (what lets the
@@ -410,8 +417,8 @@ static void test_fit_cache(void **state) {
     char dir[300];
     path_in(dir, sizeof dir, "cache");
     float a[40], b[40];
-    int n_stored = 0;
-    ar_fit_cache fc = {dir, 0, 0, 0, count_stored, &n_stored};
+    int n_stored[2] = {0, 0};
+    ar_fit_cache fc = {dir, 0, 0, 0, count_stored, count_loaded, n_stored};
 
     /* A miss fits and stores; the same fit again loads the same model. */
     ar_model *m1 = cache_fit(ds, "ials", "factors", "8", 1, &fc, a);
@@ -483,19 +490,20 @@ static void test_fit_cache(void **state) {
     assert_memory_equal(a, b, sizeof a);
     ar_model_free(cache_fit(ds, "ease", "lambda", "50", 1, &fc, b));
     assert_int_equal(fc.hits, 5);
+    assert_int_equal(n_stored[1], fc.hits); /* every load is told */
 
     /* Fits shorter than min_seconds are not stored. */
-    ar_fit_cache slow = {dir, 1e9, 0, 0, count_stored, &n_stored};
-    int before = n_cache_files(dir), stored_before = n_stored;
+    ar_fit_cache slow = {dir, 1e9, 0, 0, count_stored, count_loaded, n_stored};
+    int before = n_cache_files(dir), stored_before = n_stored[0];
     ar_model_free(cache_fit(ds, "ease", "lambda", "60", 1, &slow, b));
     assert_int_equal(n_cache_files(dir), before);
-    assert_int_equal(n_stored, stored_before);
-    assert_true(n_stored >= 7);
+    assert_int_equal(n_stored[0], stored_before);
+    assert_true(n_stored[0] >= 7);
 
     /* The size cap: the least recently used files go first. */
     char dir2[300];
     path_in(dir2, sizeof dir2, "cache2");
-    ar_fit_cache lru = {dir2, 0, 0, 0, NULL, NULL};
+    ar_fit_cache lru = {dir2, 0, 0, 0, NULL, NULL, NULL};
     ar_model_free(cache_fit(ds, "ease", "lambda", "60", 1, &lru, a));
     ar_model_free(cache_fit(ds, "ease", "lambda", "70", 1, &lru, b));
     char cmd2[400];
