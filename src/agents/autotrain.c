@@ -371,19 +371,21 @@ static double fit_cost(autotrain *a, json_t *spec) {
     return sum;
 }
 
-/* The time to keep for the final refit and test of the champion: the refit on train + valid
- * never comes from the fit cache, so it costs what the champion's trial would have cost with
- * nothing cached (its members' fits as they were timed when they were saved), however fast
- * that (cached) trial was; the cost model's estimate is the floor. The final fit learns from
- * about a tenth more data, and a machine shared with other work runs slower, hence the
- * margin. */
+/* The time to keep for the final refit and test of a champion (spec) whose trial would have
+ * taken cold seconds with nothing cached: the refit on train + valid never comes from the fit
+ * cache, so it costs what that trial costs cold (its members' fits as they were timed when
+ * they were saved), however fast the (cached) trial was; the cost model's estimate is the
+ * floor. The final fit learns from about a tenth more data, and a machine shared with other
+ * work runs slower, hence the margin. */
+static double refit_reserve(autotrain *a, const char *spec, double cold) {
+    json_t *s = json_loads(spec, 0, NULL);
+    double fit = s ? fit_cost(a, s) : 0;
+    json_decref(s);
+    return 1.5 * fmax(cold, fit) + 5;
+}
+
 static double reserve(autotrain *a) {
-    if (!a->champ || !a->o.final_test)
-        return 0;
-    json_t *spec = json_loads(a->champ, 0, NULL);
-    double fit = spec ? fit_cost(a, spec) : 0;
-    json_decref(spec);
-    return 1.5 * fmax(a->champ_seconds, fit) + 5;
+    return a->champ && a->o.final_test ? refit_reserve(a, a->champ, a->champ_seconds) : 0;
 }
 
 /* A trial's wall time plus the recorded fit time of every cache file it loaded: what it would
@@ -900,6 +902,7 @@ static ar_status at_feedback(void *self, const char *candidate, const ar_agent_o
         return decide_log(a, o->run, AR_ACTION_REJECT, ev, ev[0] ? 1 : 0, why, err);
     }
     int adopt = 0;
+    double cold = fmax(o->seconds, o->cold_seconds), need = 0;
     if (!a->champ) {
         adopt = 1;
         snprintf(why, sizeof why, "adopted: first successful full evaluation (ndcg@%d %.4f)",
@@ -907,6 +910,13 @@ static ar_status at_feedback(void *self, const char *candidate, const ar_agent_o
     } else if (o->reward <= a->champ_reward) {
         snprintf(why, sizeof why, "rejected: ndcg@%d %.4f does not beat the champion's %.4f",
                  a->o.k, o->reward, a->champ_reward);
+    } else if (a->o.final_test &&
+               (need = refit_reserve(a, evaluated, cold)) > a->deadline - now()) {
+        /* A champion is only as good as the test score the run can deliver. */
+        snprintf(why, sizeof why,
+                 "rejected: ndcg@%d %.4f beats the champion's %.4f, but its final refit on train "
+                 "+ valid (%.0f s kept for it) cannot finish in the %.0f s the budget has left",
+                 a->o.k, o->reward, a->champ_reward, need, a->deadline - now());
     } else {
         double sd;
         ar_status st = seed_noise(a, candidate, o, &sd, &ev[1], err);
@@ -934,11 +944,11 @@ static ar_status at_feedback(void *self, const char *candidate, const ar_agent_o
     a->champ = c;
     a->champ_reward = o->reward;
     a->champ_recall = o->metrics[0];
-    a->champ_seconds = fmax(o->seconds, o->cold_seconds);
+    a->champ_seconds = cold;
     a->champ_run = o->run;
     a->adoptions++;
     a->trials_to_best = a->trials;
-    logf_(a, "champion: %s", why);
+    logf_(a, "champion: %s (%.0f s kept for its final refit)", why, reserve(a));
     return AR_OK;
 }
 

@@ -732,6 +732,10 @@ static double train_positive(const trainer *t, const sampler *sm, int32_t u, int
         if (j >= 0) {
             js[nj++] = j;
             prefetch_row(s->Q + (size_t)j * (size_t)k, k);
+            if (t->adam) { /* and the row's moments, which the Adam step reads too */
+                prefetch_row(t->adam->mQ + (size_t)j * (size_t)k, k);
+                prefetch_row(t->adam->vQ + (size_t)j * (size_t)k, k);
+            }
         }
     }
     if (nj == 0)

@@ -776,8 +776,13 @@ static double ndcg_of(const learner *L, const double *w, size_t stride) {
     return L->n_users ? sum / L->n_users : 0;
 }
 
-/* Coordinate ascent of a root blend's weights on a fixed grid (only ratios matter, so absolute
- * values suffice), from the better of the spec's weights and the best single member. */
+/* The grid of a blend weight (and of a stack's bias column) for coordinate ascent: only ratios
+ * matter, so absolute values suffice. */
+static const double blend_grid[] = {0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5};
+#define N_BLEND_GRID (sizeof blend_grid / sizeof *blend_grid)
+
+/* Coordinate ascent of a root blend's weights on blend_grid, from the better of the spec's
+ * weights and the best single member. */
 static void learn_blend(const learner *L, ar__spec_node *root, const ar_blend_learn_options *o,
                         ar_blend_learn_result *res) {
     const int M = root->n;
@@ -804,15 +809,14 @@ static void learn_blend(const learner *L, ar__spec_node *root, const ar_blend_le
         memset(best_w, 0, sizeof best_w);
         best_w[res->best_member] = 1;
     }
-    static const double grid[] = {0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5};
     for (int round = 0; round < o->max_rounds && M > 1; round++) {
         int changed = 0;
         for (int j = 0; j < M; j++) {
-            for (size_t g = 0; g < sizeof grid / sizeof grid[0]; g++) {
-                if (grid[g] == best_w[j])
+            for (size_t g = 0; g < N_BLEND_GRID; g++) {
+                if (blend_grid[g] == best_w[j])
                     continue;
                 memcpy(w, best_w, sizeof w);
-                w[j] = grid[g];
+                w[j] = blend_grid[g];
                 double sum = 0;
                 for (int q = 0; q < M; q++)
                     sum += w[q];
@@ -1095,12 +1099,11 @@ static double stack_ndcg(const learner *L, const ar__spec_node *root, const doub
 }
 
 /* Coordinate ascent of the sample's NDCG over the first ncol columns of a stack's meta-model v
- * (node layout): each weight in turn tried on its grid -- the blend's for the bias, a signed
+ * (node layout): each weight in turn tried on its grid -- blend_grid for the bias, a signed
  * one for feature weights (in units of the largest bias weight, 1 after scaling) -- keeping
  * strict improvements, until a round changes nothing. Returns the best NDCG (v holds it). */
 static double ascend(const learner *L, const ar__spec_node *root, const double *f, double *W,
                      double *v, double best, int ncol, int rounds, int *evals) {
-    static const double bias_grid[] = {0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5};
     static const double feat_grid[] = {-2,   -1,  -0.5, -0.2, -0.1, -0.05, 0,
                                        0.05, 0.1, 0.2,  0.5,  1,    2};
     enum { MF = AR_SPEC_MAX_MEMBERS * AR_SPEC_MAX_FEATURES };
@@ -1108,9 +1111,8 @@ static double ascend(const learner *L, const ar__spec_node *root, const double *
         int changed = 0;
         for (int m = 0; m < root->n; m++)
             for (int k = 0; k < ncol; k++) {
-                const double *grid = k ? feat_grid : bias_grid;
-                size_t ng =
-                    k ? sizeof feat_grid / sizeof *feat_grid : sizeof bias_grid / sizeof *bias_grid;
+                const double *grid = k ? feat_grid : blend_grid;
+                size_t ng = k ? sizeof feat_grid / sizeof *feat_grid : N_BLEND_GRID;
                 for (size_t g = 0; g < ng; g++) {
                     double t[MF];
                     int at = m * AR_SPEC_MAX_FEATURES + k, nonzero = 0;
