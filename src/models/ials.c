@@ -162,12 +162,12 @@ void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float
 typedef float lv __attribute__((vector_size(LANES * sizeof(float)), may_alias));
 
 /* GCC: the lane kernels are compiled for AVX2 with FMA (x86-64-v3) and the baseline, with
- * multiply-adds contracted and sqrtf free to vectorise (the machine picks the clone, so
- * results still ignore the thread count). */
+ * multiply-adds contracted (the machine picks the clone, so results still ignore the thread
+ * count); sqrtf is free to vectorise everywhere (the library builds with -fno-math-errno). */
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
 #define LANE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #pragma GCC push_options
-#pragma GCC optimize("fp-contract=fast", "no-math-errno")
+#pragma GCC optimize("fp-contract=fast")
 #define LANES_POP_OPTIONS 1
 #else
 #define LANE_CLONES AR__SIMD_CLONES
