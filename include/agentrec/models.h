@@ -70,6 +70,14 @@ double ar_model_get(const ar_model *m, const char *name);
 char *ar_model_params_json(const ar_model *m);
 char *ar_model_space_json(const ar_model *m);
 
+/* An estimate of the arithmetic (multiply-adds) a fit at the current parameters does on data
+ * of users x items with that many interactions, from the algorithm's complexity: for cost
+ * models that learn a family's seconds per unit of work from its fits and price the next
+ * candidate by its parameters (BPR's epochs x factors, iALS's factors and solver). Within a
+ * family it ranks fits by cost; across families it is only indicative. NAN for a composite
+ * (price its members one by one). */
+double ar_model_fit_work(const ar_model *m, double users, double items, double interactions);
+
 /* -- Fitting ---------------------------------------------------------------------------------- */
 
 /* Weighting of the user x item training matrix (ar_fit_options.weighting). With N users and

@@ -34,6 +34,18 @@ int ar__n_levels(const ar__sparam *p);
  * NULL (err set) when the spec is invalid or memory runs out. */
 char *ar__canonical_spec(const char *json, ar_error *err);
 
+/* AutoTrain's cost model for one model family (autotrain.c): a trial of fit work w
+ * (ar_model_fit_work) costs about c + r w seconds, c and r fitted by least squares to the
+ * family's past fits -- through the origin while their work has not varied enough to separate
+ * the two, and their mean when it has not varied at all. */
+typedef struct ar__cost {
+    int n;               /* fits seen */
+    double s, w, ww, ws; /* sums of seconds, work, work^2 and work x seconds */
+} ar__cost;
+void ar__cost_add(ar__cost *c, double work, double seconds);
+/* Seconds for work; NAN before any fit, the mean when work is NAN. */
+double ar__cost_predict(const ar__cost *c, double work);
+
 /* AutoTrain's spec proposers (proposer.c): the evolutionary one or an LLM, behind one interface.
  * profile_json describes the dataset (for the LLM's prompt). Proposals are canonical, validated
  * specs the caller frees with free(). */

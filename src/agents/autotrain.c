@@ -173,6 +173,7 @@ typedef struct autotrain {
     ar_space *space;
     ar_search *search;
     char dataset_path[4096];
+    double users, items, interactions; /* the dataset's shape, for the models' fit work */
     ar_fingerprint fp;
     int64_t run;
     double t0, deadline;
@@ -187,9 +188,8 @@ typedef struct autotrain {
     /* What is known of each model family: its seed noise and its cost. */
     struct family {
         char name[32];
-        double sd;      /* seed noise, NAN until measured */
-        double seconds; /* wall seconds summed over the family's trials that fitted */
-        int n;          /* those trials (a trial whose fit came from the cache is not one) */
+        double sd;     /* seed noise, NAN until measured */
+        ar__cost cost; /* of its trials that fitted (one whose fit was loaded is not one) */
     } fam[MAX_FAMILIES];
     int n_fam;
     int cost_skips; /* policy proposals skipped as too expensive for the budget left */
@@ -341,34 +341,83 @@ static struct family *family_get(autotrain *a, const char *name) {
     struct family *f = &a->fam[a->n_fam++];
     snprintf(f->name, sizeof f->name, "%s", name);
     f->sd = NAN;
-    f->seconds = 0;
-    f->n = 0;
+    f->cost = (ar__cost){0};
     return f;
 }
 
-/* The cost model: the mean wall seconds of a family's trials so far (0 = none yet). Fidelity
- * shrinks some families' cost (users scored, epochs) and not others' (EASE inverts the same
- * Gram matrix at any fidelity), so the mean over all of a family's trials is what it costs. */
-static double cost_of(autotrain *a, const char *name) {
-    const struct family *f = family_get(a, name);
-    return f && f->n ? f->seconds / f->n : 0;
+/* The fit work of one base learner (a spec node with "model"), NAN when it has none. */
+static double learner_work(const autotrain *a, json_t *node) {
+    ar_model *m = NULL;
+    if (ar_model_create(json_string_value(json_object_get(node, "model")), &m))
+        return NAN;
+    json_t *params = json_object_get(node, "params");
+    char *pj = json_is_object(params) ? json_dumps(params, JSON_COMPACT) : NULL;
+    ar_error err;
+    double w = !params || (pj && ar_model_set_json(m, pj, &err) == AR_OK)
+                   ? ar_model_fit_work(m, a->users, a->items, a->interactions)
+                   : NAN;
+    free(pj);
+    ar_model_free(m);
+    return w;
 }
 
-/* What fitting spec from scratch costs: the sum, over its base learners, of their family's
- * mean cost per fitted trial (the cost model's table; cached trials do not count there). */
-static double fit_cost(autotrain *a, json_t *spec) {
-    json_t *model = json_object_get(spec, "model");
-    if (json_is_string(model))
-        return cost_of(a, json_string_value(model));
+/* The cost model prices a candidate by its parameters: a BPR of 1,000 epochs and 250 factors
+ * costs what its fit work says, not the family's mean (fidelity shrinks some families' work --
+ * epochs -- and not others': EASE inverts the same Gram matrix at any fidelity). */
+void ar__cost_add(ar__cost *c, double work, double seconds) {
+    c->n++;
+    c->s += seconds;
+    c->w += work;
+    c->ww += work * work;
+    c->ws += work * seconds;
+}
+
+double ar__cost_predict(const ar__cost *c, double work) {
+    if (!c->n)
+        return NAN;
+    double mw = c->w / c->n, ms = c->s / c->n;
+    double var = c->ww / c->n - mw * mw, cov = c->ws / c->n - mw * ms;
+    if (!(mw > 0) || !isfinite(work))
+        return ms;
+    if (var > 1e-4 * mw * mw && cov > 0) {
+        double r = cov / var, base = ms - r * mw;
+        if (base >= 0)
+            return base + r * work;
+    }
+    return ms / mw * work;
+}
+
+/* The cost of a spec (a trial request, or a candidate at full fidelity): the sum over its base
+ * learners of their family's cost at their work; *unknown is set when a learner's family has
+ * no fitted trial yet (it counts 0). */
+static double fit_cost(autotrain *a, json_t *node, int *unknown) {
+    const char *model = json_string_value(json_object_get(node, "model"));
+    if (model) {
+        const struct family *f = family_get(a, model);
+        if (f && f->cost.n)
+            return ar__cost_predict(&f->cost, learner_work(a, node));
+        *unknown = 1;
+        return 0;
+    }
     double sum = 0;
     const char *key;
     size_t i;
     json_t *v;
-    if (json_is_object(spec))
-        json_object_foreach(spec, key, v) sum += fit_cost(a, v);
-    else if (json_is_array(spec))
-        json_array_foreach(spec, i, v) sum += fit_cost(a, v);
+    if (json_is_object(node))
+        json_object_foreach(node, key, v) sum += fit_cost(a, v, unknown);
+    else if (json_is_array(node))
+        json_array_foreach(node, i, v) sum += fit_cost(a, v, unknown);
     return sum;
+}
+
+static double spec_cost(autotrain *a, const char *spec, int *unknown) {
+    json_t *s = json_loads(spec, 0, NULL);
+    int u = 0;
+    double c = s ? fit_cost(a, s, &u) : 0;
+    json_decref(s);
+    if (unknown)
+        *unknown = u || !s;
+    return c;
 }
 
 /* The time to keep for the final refit and test of a champion (spec) whose trial would have
@@ -378,10 +427,7 @@ static double fit_cost(autotrain *a, json_t *spec) {
  * floor. The final fit learns from about a tenth more data, and a machine shared with other
  * work runs slower, hence the margin. */
 static double refit_reserve(autotrain *a, const char *spec, double cold) {
-    json_t *s = json_loads(spec, 0, NULL);
-    double fit = s ? fit_cost(a, s) : 0;
-    json_decref(s);
-    return 1.5 * fmax(cold, fit) + 5;
+    return 1.5 * fmax(cold, spec_cost(a, spec, NULL)) + 5;
 }
 
 static double reserve(autotrain *a) {
@@ -485,9 +531,11 @@ static ar_status log_proposal(autotrain *a, ar_status st, const char *what) {
 }
 
 /* The ensemble of the elites (as AutoML systems end with an ensemble of their best models, e.g.
- * Caruana et al. 2004, auto-sklearn, AutoGluon): a blend of the best fully evaluated spec of
- * each of the best ELITE_FAMILIES model families, z-scored, its weights learned by the trial.
- * NULL when fewer than two families have a full evaluation. */
+ * Caruana et al. 2004, auto-sklearn, AutoGluon): a blend of the best spec of each of the best
+ * ELITE_FAMILIES model families, z-scored, its weights learned by the trial. A spec counts with
+ * its score at the highest fidelity it reached: the blend's own trial is a full evaluation, and
+ * a family that lost every low-fidelity rung to EASE (BSPM on Gowalla) may still add to it.
+ * NULL when fewer than two families have a score. */
 #define ELITE_FAMILIES 4
 static char *elite_blend(const autotrain *a) {
     int best[ELITE_FAMILIES], nb = 0;
@@ -501,8 +549,7 @@ static char *elite_blend(const autotrain *a) {
             int taken = strcmp(f, "composite") == 0 || strcmp(f, "mostpop") == 0;
             for (int j = 0; j < nb && !taken; j++)
                 taken = strcmp(fam[j], f) == 0;
-            if (!taken && h->fidelity >= 1 && isfinite(h->reward) &&
-                (pick < 0 || h->reward > a->hist[pick].reward))
+            if (!taken && isfinite(h->reward) && (pick < 0 || h->reward > a->hist[pick].reward))
                 pick = i;
         }
         if (pick < 0)
@@ -519,16 +566,14 @@ static char *elite_blend(const autotrain *a) {
     return canonical(json_pack("{s:o,s:s}", "blend", members, "normalize", "zscore"));
 }
 
-/* Cost-aware acceptance of the policy's proposals (after "expected improvement per second",
- * Snoek et al. 2012): a trial should cost at most COST_SHARE of the budget left, so a family
- * whose trials cost c is proposed with probability min(1, COST_SHARE * left / c). Cheap
- * families are unaffected; one that costs minutes a trial (EASE on 40k items) is tried less
- * often as the budget runs down instead of eating it. */
+/* Cost-aware acceptance of proposals (after "expected improvement per second", Snoek et al.
+ * 2012): a trial should cost at most COST_SHARE of the budget left, so a candidate whose fit
+ * is priced c is kept with probability min(1, COST_SHARE * left / c). Cheap candidates are
+ * unaffected; one that costs minutes (EASE on 40k items, a BPR of a thousand epochs) is tried
+ * less often as the budget runs down instead of eating it. */
 #define COST_SHARE (1.0 / 20)
 static int too_costly(autotrain *a, const char *spec) {
-    char fam[32];
-    family_of(spec, fam, sizeof fam);
-    double c = cost_of(a, fam), left = a->deadline - now() - reserve(a);
+    double c = spec_cost(a, spec, NULL), left = a->deadline - now() - reserve(a);
     if (!(c > 0) || COST_SHARE * left >= c)
         return 0;
     ar_rng r;
@@ -592,10 +637,10 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
             spec = point_to_spec(a, &p);
             if (!spec)
                 return ar__fail(err, AR_ENOMEM, "out of memory");
-            if (tries < 10 * n && too_costly(a, spec)) {
-                free(spec);
-                continue;
-            }
+        }
+        if (!ensemble && tries < 10 * n && too_costly(a, spec)) {
+            free(spec);
+            continue;
         }
         int dup = seen_before(a, spec);
         for (int i = 0; i < *n_out && !dup; i++)
@@ -612,6 +657,9 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
 }
 
 /* -- execute --------------------------------------------------------------------------------- */
+
+/* A trial is stopped at this multiple of its price (plus a minute); see run_trial. */
+#define TRIAL_SLACK 4.0
 
 /* Fits shorter than this are not worth a file in the fit cache. */
 #define FIT_CACHE_MIN_SECONDS 10.0
@@ -703,9 +751,20 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
     char *req = trial_request(a, spec, fidelity, seed, final);
     if (!req)
         return ar__fail(err, AR_EINVAL, "candidate: not a JSON object: %.200s", spec);
+    /* The request priced by the cost model (its epochs scaled to the fidelity), and the work
+     * of a plain model's fit, which teaches the cost model. */
+    json_t *rj = json_loads(req, 0, NULL);
+    int unknown = 0;
+    double price = rj ? fit_cost(a, rj, &unknown) : 0;
+    double work = json_is_string(json_object_get(rj, "model")) ? learner_work(a, rj) : NAN;
+    json_decref(rj);
     ar_trial_limits lim = {0};
     double left = a->deadline - now() - (final ? 0 : reserve(a));
     lim.wall_seconds = final ? fmax(left, 1) : fmin(fmax(left, 1), 0.4 * a->o.budget_seconds);
+    /* A trial running far past its price is not worth the rest of the budget: the limit is a
+     * few times the price (machine noise and the cost model's error fit well inside). */
+    if (!final && !unknown && price > 0)
+        lim.wall_seconds = fmin(lim.wall_seconds, TRIAL_SLACK * price + 60);
     lim.memory_bytes = a->o.memory_limit;
     char *argv[] = {(char *)a->o.worker, "trial", NULL};
     ar_trial_result tr;
@@ -807,10 +866,8 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
     char fam[32];
     family_of(spec, fam, sizeof fam);
     struct family *fr = family_get(a, fam);
-    if (fr && !cached) { /* what a new candidate of the family costs: a fit, not a load */
-        fr->seconds += out->seconds;
-        fr->n++;
-    }
+    if (fr && !cached && isfinite(work)) /* what a new candidate costs: a fit, not a load */
+        ar__cost_add(&fr->cost, work, out->seconds);
     if (out->ok)
         logf_(a, "trial %3d  %-9s fidelity %.2f  recall@%d %.4f  ndcg@%d %.4f  (%.1f s%s)%s%s",
               a->trials, fam, fidelity, a->o.k, out->metrics[0], a->o.k, out->metrics[1],
@@ -1173,6 +1230,9 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
                         o->dataset);
     }
     a.fp = ar_fingerprint_from_stats(&s);
+    a.users = (double)s.users;
+    a.items = (double)s.items;
+    a.interactions = (double)s.interactions;
     a.profile =
         dumps(json_pack("{s:i,s:i,s:I,s:f,s:f,s:f}", "users", (int)s.users, "items", (int)s.items,
                         "interactions", (json_int_t)s.interactions, "density", a.fp.density,

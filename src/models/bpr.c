@@ -1316,6 +1316,14 @@ static void free_state(ar_model *m) {
     ar__free(s);
 }
 
+/* Per drawn pair: the positive's and each negative's dot product and update, 3k each; Adam's
+ * step reads and writes two moments per parameter as well (3x SGD's epoch in bench_bpr). */
+static double fit_work(const ar_model *m, double users, double items, double nnz) {
+    (void)users, (void)items;
+    double adam = (int)ar__p(m, P_OPTIMIZER) == OPT_ADAM ? 3 : 1;
+    return ar__p(m, P_EPOCHS) * nnz * ar__p(m, P_NEGATIVES) * 3 * ar__p(m, P_FACTORS) * adam;
+}
+
 const ar__model_impl ar__bpr_impl = {
     .name = "bpr",
     .seeded = 1,
@@ -1331,4 +1339,5 @@ const ar__model_impl ar__bpr_impl = {
     .save = save,
     .load = load,
     .free_state = free_state,
+    .fit_work = fit_work,
 };

@@ -523,6 +523,13 @@ static void free_state(ar_model *m) {
     ar__free(s);
 }
 
+/* The randomized SVD: per subspace iteration a product with R and one with R^T (2 nnz k) and
+ * the re-orthogonalisation ((users + items) k^2); without an ideal filter, the normalisation. */
+static double fit_work(const ar_model *m, double users, double items, double nnz) {
+    double k = ar__p(m, P_FACTORS);
+    return nnz + ar__p(m, P_SVD_ITERS) * (2 * nnz * k + (users + items) * k * k);
+}
+
 const ar__model_impl ar__bspm_impl = {
     .name = "bspm",
     .citation = "Choi, Hong, Lee, Kim & Park, Blurring-Sharpening Process Models for "
@@ -537,4 +544,5 @@ const ar__model_impl ar__bspm_impl = {
     .save = save,
     .load = load,
     .free_state = free_state,
+    .fit_work = fit_work,
 };

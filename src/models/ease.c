@@ -472,6 +472,12 @@ static void free_state(ar_model *m) {
     ar__free(s);
 }
 
+/* The Gram matrix (the users' history pairs, about nnz^2 / users) and its inversion (items^3). */
+static double fit_work(const ar_model *m, double users, double items, double nnz) {
+    (void)m;
+    return nnz * nnz / users + items * items * items;
+}
+
 const ar__model_impl ar__ease_impl = {
     .name = "ease",
     .citation = "Steck, Embarrassingly Shallow Autoencoders for Sparse Data, WWW 2019; EDLAE: "
@@ -485,4 +491,5 @@ const ar__model_impl ar__ease_impl = {
     .save = save,
     .load = load,
     .free_state = free_state,
+    .fit_work = fit_work,
 };

@@ -924,6 +924,18 @@ static void free_state(ar_model *m) {
     ar__free(s);
 }
 
+/* Per epoch: the Gramian of the fixed side ((users + items) k^2 over both halves), then per
+ * row either the exact system (k^2 per interaction, k^3 / 3 for Cholesky) or cg_steps
+ * products with it (k per interaction, k^2 for the Gramian). */
+static double fit_work(const ar_model *m, double users, double items, double nnz) {
+    double k = ar__p(m, P_FACTORS), rows = users + items, solve;
+    if ((int)ar__p(m, P_SOLVER) == AR__IALS_EXACT)
+        solve = 2 * nnz * k * k + rows * k * k * k / 3;
+    else
+        solve = ar__p(m, P_CG_STEPS) * (2 * nnz * k + rows * k * k);
+    return ar__p(m, P_EPOCHS) * (rows * k * k + solve);
+}
+
 const ar__model_impl ar__ials_impl = {
     .name = "ials",
     .seeded = 1,
@@ -940,4 +952,5 @@ const ar__model_impl ar__ials_impl = {
     .save = save,
     .load = load,
     .free_state = free_state,
+    .fit_work = fit_work,
 };

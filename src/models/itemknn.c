@@ -196,6 +196,12 @@ done:
     return st;
 }
 
+/* The sparse product X^T X: each user's history pairs, about nnz^2 / users. */
+static double fit_work(const ar_model *m, double users, double items, double nnz) {
+    (void)m, (void)items;
+    return nnz * nnz / users;
+}
+
 const ar__model_impl ar__itemknn_impl = {
     .name = "itemknn",
     .citation = "Sarwar, Karypis, Konstan & Riedl, Item-based collaborative filtering "
@@ -209,4 +215,5 @@ const ar__model_impl ar__itemknn_impl = {
     .save = ar__itemsim_save,
     .load = ar__itemsim_load,
     .free_state = ar__itemsim_free_state,
+    .fit_work = fit_work,
 };

@@ -90,6 +90,12 @@ const char *ar_model_citation(const ar_model *m) {
     return m->impl->citation;
 }
 
+double ar_model_fit_work(const ar_model *m, double users, double items, double interactions) {
+    if (m->impl->fit_dataset)
+        return NAN;
+    return m->impl->fit_work ? m->impl->fit_work(m, users, items, interactions) : interactions;
+}
+
 int ar_model_n_params(const ar_model *m) {
     return m->impl->n_params;
 }

@@ -52,6 +52,10 @@ typedef struct ar__model_impl {
                              ar_error *err);
     /* Composites only: frees m->spec, which outlives fits (free_state drops fitted state). */
     void (*free_spec)(ar_model *m);
+    /* Optional: the multiply-adds of a fit at the current parameters on users x items with
+     * that many interactions, from the algorithm's complexity (ar_model_fit_work). NULL =
+     * proportional to the interactions. */
+    double (*fit_work)(const ar_model *m, double users, double items, double interactions);
     /* 1 when the fit reads ar_fit_options.seed (random initialisation or sampling); the fits
      * of the others are the same for every seed (tested), so the fit cache ignores it. */
     int seeded;

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "agentrec.h"
+#include "agents/agents_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -367,13 +368,40 @@ static void test_rl_one_parameter_arm(void **state) {
     ar_space_free(s);
 }
 
+/* The cost model: seconds = fixed part + rate x work once the work has varied, through the
+ * origin before, the mean when the work never varies (EASE); a candidate is priced by its
+ * work, so ten times the work of the past fits costs about ten times their variable part. */
+static void test_cost_model(void **state) {
+    (void)state;
+    ar__cost c = {0};
+    assert_true(isnan(ar__cost_predict(&c, 1)));
+    ar__cost_add(&c, 100, 12);
+    assert_true(fabs(ar__cost_predict(&c, 1000) - 120) < 1e-9); /* one fit: a pure rate */
+    assert_true(fabs(ar__cost_predict(&c, NAN) - 12) < 1e-9);
+    ar__cost_add(&c, 300, 22); /* 7 s fixed + 0.05 s per unit */
+    assert_true(fabs(ar__cost_predict(&c, 1000) - 57) < 1e-9);
+    assert_true(fabs(ar__cost_predict(&c, 0) - 7) < 1e-9);
+    ar__cost_add(&c, 200, 17);
+    assert_true(fabs(ar__cost_predict(&c, 2000) - 107) < 1e-6);
+    /* work that grows while seconds shrink (noise): no negative rate, the ratio instead */
+    ar__cost d = {0};
+    ar__cost_add(&d, 100, 20);
+    ar__cost_add(&d, 200, 10);
+    assert_true(fabs(ar__cost_predict(&d, 300) - 30) < 1e-9);
+    /* constant work (EASE at any fidelity): the mean */
+    ar__cost e = {0};
+    ar__cost_add(&e, 5e12, 200);
+    ar__cost_add(&e, 5e12, 240);
+    assert_true(fabs(ar__cost_predict(&e, 5e12) - 220) < 1e-6);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_errors),         cmocka_unit_test(test_sample_and_points),
         cmocka_unit_test(test_space_of_model),       cmocka_unit_test(test_policies_beat_random),
         cmocka_unit_test(test_rl_warm_start),        cmocka_unit_test(test_successive_halving),
         cmocka_unit_test(test_kind_parse),           cmocka_unit_test(test_log_int),
-        cmocka_unit_test(test_rl_one_parameter_arm),
+        cmocka_unit_test(test_rl_one_parameter_arm), cmocka_unit_test(test_cost_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -531,6 +531,44 @@ static void test_fit_cache(void **state) {
     ar_dataset_free(ds);
 }
 
+/* A fit's work grows with the parameters that make it dearer, and composites have none of
+ * their own. */
+static double work(const char *model, const char *params) {
+    ar_model *m;
+    ar_error err;
+    assert_int_equal(ar_model_create(model, &m), AR_OK);
+    if (params)
+        assert_int_equal(ar_model_set_json(m, params, &err), AR_OK);
+    double w = ar_model_fit_work(m, 30000, 40000, 820000);
+    ar_model_free(m);
+    return w;
+}
+
+static void test_fit_work(void **state) {
+    (void)state;
+    const char *const *names = ar_model_names();
+    for (; *names; names++) {
+        double w = work(*names, NULL);
+        assert_true(isfinite(w) && w > 0);
+    }
+    double b = work("bpr", "{\"epochs\": 10, \"factors\": 64}");
+    assert_true(fabs(work("bpr", "{\"epochs\": 20, \"factors\": 64}") - 2 * b) < 1e-6 * b);
+    assert_true(fabs(work("bpr", "{\"epochs\": 10, \"factors\": 128}") - 2 * b) < 1e-6 * b);
+    assert_true(work("bpr", "{\"epochs\": 10, \"factors\": 64, \"optimizer\": \"adam\"}") > b);
+    double cg = work("ials", "{\"factors\": 128}");
+    assert_true(work("ials", "{\"factors\": 128, \"solver\": \"exact\"}") > cg);
+    assert_true(work("ials", "{\"factors\": 256}") > 2 * cg);
+    assert_true(work("bspm", "{\"factors\": 512}") > work("bspm", "{\"factors\": 256}"));
+    ar_model *m;
+    ar_error err;
+    assert_int_equal(ar_model_create_spec("{\"blend\": [{\"weight\": 1, \"spec\": {\"model\": "
+                                          "\"mostpop\"}}]}",
+                                          &m, &err),
+                     AR_OK);
+    assert_true(isnan(ar_model_fit_work(m, 10, 10, 100)));
+    ar_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_and_params),
@@ -541,6 +579,7 @@ int main(void) {
         cmocka_unit_test(test_corrupt_model_files),
         cmocka_unit_test(test_seed_independent_families),
         cmocka_unit_test(test_fit_cache),
+        cmocka_unit_test(test_fit_work),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
