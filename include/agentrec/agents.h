@@ -82,6 +82,11 @@ ar_status ar_search_propose(ar_search *q, ar_point *out);
 /* Reports the reward of an evaluated point (higher is better; NAN marks a failed trial, which
  * the policy learns to avoid). Points need not come from propose (e.g. past runs). */
 ar_status ar_search_observe(ar_search *q, const ar_point *p, double reward);
+/* The same for a reward measured at a fidelity in (0, 1] (ar_search_observe: 1), e.g. on a
+ * quarter of the validation users: rewards of different fidelities are on different samples,
+ * so the policy compares points only at one fidelity where their differences are small (the
+ * one-parameter arm's parabola). AR_EINVAL for a fidelity outside (0, 1]. */
+ar_status ar_search_observe_at(ar_search *q, const ar_point *p, double reward, double fidelity);
 /* Number of observations so far, and the best one (AR_ENOTFOUND when none succeeded). */
 int ar_search_n_observed(const ar_search *q);
 ar_status ar_search_best(const ar_search *q, ar_point *p, double *reward);

@@ -937,7 +937,7 @@ static ar_status at_feedback(void *self, const char *candidate, const ar_agent_o
     autotrain *a = self;
     ar_point p;
     if (spec_to_point(a, candidate, &p))
-        ar_search_observe(a->search, &p, o->ok ? o->reward : NAN);
+        ar_search_observe_at(a->search, &p, o->ok ? o->reward : NAN, o->fidelity);
     remember(a, candidate, o->ok ? o->reward : NAN, o->fidelity);
     const char *evaluated = o->spec ? o->spec : candidate;
     if (a->proposer && (o->fidelity >= 1 || !o->ok) &&

@@ -48,7 +48,8 @@
 
 typedef struct obs {
     ar_point p;
-    double reward; /* NAN = failed */
+    double reward;   /* NAN = failed */
+    double fidelity; /* what the reward was measured at, (0, 1] */
 } obs;
 
 struct ar_search {
@@ -362,10 +363,48 @@ static void prior_propose(ar_search *q, int c, size_t mp, ar_point *pt) {
 /* An arm with a single numeric parameter (EASE's lambda) is a one-dimensional search, where a
  * parabola through its three best points says where the peak lies between them (successive
  * parabolic interpolation, as in Brent's method) -- which TPE cannot say: its densities
- * propose near the best points, not between two good ones. Proposes the vertex, on the unit
- * scale, when the parabola is concave, the vertex lies strictly between the three points and
- * no observation of the arm is within PARABOLA_GAP of it; returns 1 then. */
+ * propose near the best points, not between two good ones. The three points are the best at
+ * one fidelity (the highest that has three: a quarter of the users scores another sample, off
+ * by more than neighbouring lambdas differ). When the best of them lies between the other two,
+ * the parabola is concave and its vertex is proposed; when it lies at an end, the peak is
+ * beyond it and the step goes outward by the golden ratio times its distance to the nearest
+ * other point (bracketing, as in Numerical Recipes' mnbrak), inside the range. Nothing is
+ * proposed (returns 0) within PARABOLA_GAP of any observation of the arm. */
 #define PARABOLA_GAP 0.02
+#define GOLDEN 1.618034
+static int best_three(const ar_search *q, const obs *o, size_t n, int dim, double fidelity,
+                      double x[3], double y[3], size_t *best) {
+    int nb = 0;
+    size_t k3[3];
+    for (size_t k = 0; k < n; k++) {
+        if (isnan(o[k].reward) || !o[k].p.active[dim] || o[k].fidelity != fidelity)
+            continue;
+        double u = ar__to_unit(&q->s->p[dim], o[k].p.v[dim]), r = o[k].reward;
+        int j = 0;
+        while (j < nb && fabs(x[j] - u) > 1e-9)
+            j++;
+        if (j < nb) { /* seen before: keep its better reward */
+            if (r <= y[j])
+                continue;
+        } else if (nb < 3) {
+            nb++; /* a new slot */
+        } else {  /* replaces the worst of the three, if better */
+            j = 2;
+            if (r <= y[2])
+                continue;
+        }
+        x[j] = u, y[j] = r, k3[j] = k;
+        for (; j > 0 && y[j] > y[j - 1]; j--) {
+            double tx = x[j], ty = y[j];
+            size_t tk = k3[j];
+            x[j] = x[j - 1], y[j] = y[j - 1], k3[j] = k3[j - 1];
+            x[j - 1] = tx, y[j - 1] = ty, k3[j - 1] = tk;
+        }
+    }
+    *best = k3[0];
+    return nb;
+}
+
 static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point *pt) {
     int dim = -1;
     for (int i = 0; i < q->s->n; i++) {
@@ -377,50 +416,37 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
     }
     if (dim < 0)
         return 0;
-    /* The three best distinct points, best first. */
-    struct {
-        double x, y;
-        size_t k;
-    } b3[3], t;
-    int nb = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (isnan(o[k].reward) || !o[k].p.active[dim])
-            continue;
-        double u = ar__to_unit(&q->s->p[dim], o[k].p.v[dim]), r = o[k].reward;
-        int j = 0;
-        while (j < nb && fabs(b3[j].x - u) > 1e-9)
-            j++;
-        if (j < nb) { /* seen before: keep its better reward */
-            if (r <= b3[j].y)
-                continue;
-        } else if (nb < 3) {
-            nb++; /* a new slot */
-        } else {  /* replaces the worst of the three, if better */
-            j = 2;
-            if (r <= b3[2].y)
-                continue;
-        }
-        b3[j].x = u, b3[j].y = r, b3[j].k = k;
-        for (; j > 0 && b3[j].y > b3[j - 1].y; j--)
-            t = b3[j], b3[j] = b3[j - 1], b3[j - 1] = t;
+    /* The highest fidelity with three distinct points. */
+    double x[3], y[3], fid = 2;
+    size_t best = 0;
+    for (;;) {
+        double next = 0;
+        for (size_t k = 0; k < n; k++)
+            if (o[k].fidelity < fid && o[k].fidelity > next)
+                next = o[k].fidelity;
+        if (!(next > 0))
+            return 0;
+        fid = next;
+        if (best_three(q, o, n, dim, fid, x, y, &best) == 3)
+            break;
     }
-    if (nb < 3)
-        return 0;
-    double x[3] = {b3[0].x, b3[1].x, b3[2].x}, y[3] = {b3[0].y, b3[1].y, b3[2].y};
-    /* y = a u^2 + b u + c through the three points */
-    double d01 = (y[0] - y[1]) / (x[0] - x[1]), d02 = (y[0] - y[2]) / (x[0] - x[2]);
-    double a = (d01 - d02) / (x[1] - x[2]);
-    if (!(a < 0))
-        return 0;
-    double b = d01 - a * (x[0] + x[1]), v = -b / (2 * a);
-    double lo = fmin(x[0], fmin(x[1], x[2])), hi = fmax(x[0], fmax(x[1], x[2]));
-    if (!(v > lo && v < hi))
-        return 0;
+    double lo = fmin(x[0], fmin(x[1], x[2])), hi = fmax(x[0], fmax(x[1], x[2])), v;
+    if (x[0] > lo && x[0] < hi) {
+        /* y = a u^2 + b u + c through the three points: concave, its vertex inside */
+        double d01 = (y[0] - y[1]) / (x[0] - x[1]), d02 = (y[0] - y[2]) / (x[0] - x[2]);
+        double a = (d01 - d02) / (x[1] - x[2]), b = d01 - a * (x[0] + x[1]);
+        v = -b / (2 * a);
+        if (!(a < 0 && v > lo && v < hi))
+            return 0;
+    } else {
+        double near = fabs(x[1] - x[0]) < fabs(x[2] - x[0]) ? x[1] : x[2];
+        v = fmin(1, fmax(0, x[0] + GOLDEN * (x[0] - near)));
+    }
     for (size_t k = 0; k < n; k++)
         if (o[k].p.active[dim] &&
             fabs(ar__to_unit(&q->s->p[dim], o[k].p.v[dim]) - v) < PARABOLA_GAP)
             return 0;
-    *pt = o[b3[0].k].p;
+    *pt = o[best].p;
     pt->v[dim] = ar__from_unit(&q->s->p[dim], v);
     return 1;
 }
@@ -487,7 +513,11 @@ ar_status ar_search_propose(ar_search *q, ar_point *out) {
 }
 
 ar_status ar_search_observe(ar_search *q, const ar_point *p, double reward) {
-    if (isinf(reward))
+    return ar_search_observe_at(q, p, reward, 1);
+}
+
+ar_status ar_search_observe_at(ar_search *q, const ar_point *p, double reward, double fidelity) {
+    if (isinf(reward) || !(fidelity > 0 && fidelity <= 1))
         return AR_EINVAL;
     ar_status st = ar__grow((void **)&q->o, &q->cap, q->n + 1, sizeof *q->o);
     if (st)
@@ -495,6 +525,7 @@ ar_status ar_search_observe(ar_search *q, const ar_point *p, double reward) {
     q->o[q->n].p = *p;
     ar_space_normalize(q->s, &q->o[q->n].p);
     q->o[q->n].reward = reward;
+    q->o[q->n].fidelity = fidelity;
     q->n++;
     if (q->kind == AR_SEARCH_RL && q->arm >= 0)
         rl_observe(q);
@@ -503,7 +534,7 @@ ar_status ar_search_observe(ar_search *q, const ar_point *p, double reward) {
 
 /* State: {"kind": K,
  *         "arms": {"param": name, "alpha": [...], "beta": [...]} (when there is an arm),
- *         "observations": [{"point": {...}, "reward": r | null}]}. */
+ *         "observations": [{"point": {...}, "reward": r | null, "fidelity": f (if < 1)}]}. */
 char *ar_search_state_json(const ar_search *q) {
     static const char *const kinds[] = {"random", "tpe", "rl"};
     json_t *root = json_object(), *obs_a = json_array();
@@ -512,9 +543,11 @@ char *ar_search_state_json(const ar_search *q) {
         json_error_t je;
         json_t *pt = pj ? json_loads(pj, 0, &je) : NULL;
         ar__free(pj);
-        json_array_append_new(
-            obs_a, json_pack("{s:o,s:o}", "point", pt ? pt : json_null(), "reward",
-                             isnan(q->o[k].reward) ? json_null() : json_real(q->o[k].reward)));
+        json_t *ob = json_pack("{s:o,s:o}", "point", pt ? pt : json_null(), "reward",
+                               isnan(q->o[k].reward) ? json_null() : json_real(q->o[k].reward));
+        if (q->o[k].fidelity < 1)
+            json_object_set_new(ob, "fidelity", json_real(q->o[k].fidelity));
+        json_array_append_new(obs_a, ob);
     }
     if (q->arm >= 0) {
         json_t *al = json_array(), *be = json_array();
@@ -593,6 +626,7 @@ ar_status ar_search_load_state(ar_search *q, const char *text, ar_error *err) {
         ar_error e2;
         if (pj && ar_space_point_parse(q->s, pj, &pr[m].p, &e2) == AR_OK) {
             pr[m].reward = json_is_number(r) ? json_number_value(r) : -INFINITY; /* failed */
+            pr[m].fidelity = 1;
             m++;
         }
         free(pj);
