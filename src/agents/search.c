@@ -360,49 +360,60 @@ static void prior_propose(ar_search *q, int c, size_t mp, ar_point *pt) {
     }
 }
 
-/* An arm with a single numeric parameter (EASE's lambda) is a one-dimensional search, where a
- * parabola through its three best points says where the peak lies between them (successive
- * parabolic interpolation, as in Brent's method) -- which TPE cannot say: its densities
- * propose near the best points, not between two good ones. The three points are the best at
- * one fidelity (the highest that has three: a quarter of the users scores another sample, off
- * by more than neighbouring lambdas differ). When the best of them lies between the other two,
- * the parabola is concave and its vertex is proposed; when it lies at an end, the peak is
- * beyond it and the step goes outward by the golden ratio times its distance to the nearest
- * other point (bracketing, as in Numerical Recipes' mnbrak), inside the range. Nothing is
- * proposed (returns 0) within PARABOLA_GAP of any observation of the arm. */
-#define PARABOLA_GAP 0.02
+/* An arm with a single numeric parameter (EASE's lambda) is a one-dimensional search, which
+ * Brent's method does better than TPE (whose densities propose near the best points, not
+ * between two good ones). The points it works with are those of one fidelity -- the highest
+ * that has three distinct points: a quarter of the users scores another sample, off by more
+ * than neighbouring lambdas differ -- and on the unit scale. With the best point b and its
+ * nearest neighbours a < b < c it proposes the vertex of the parabola through them (successive
+ * parabolic interpolation), or, when that is within PARABOLA_GAP of a point already tried, the
+ * golden-section point of the larger of [a, b] and [b, c]; when b has a neighbour on one side
+ * only, the peak is beyond it and the step goes outward by the golden ratio times its distance
+ * to that neighbour (bracketing, Numerical Recipes' mnbrak), inside the range. Nothing is
+ * proposed (returns 0) within PARABOLA_GAP of any observation of the arm: converged. */
+#define PARABOLA_GAP 0.005
 #define GOLDEN 1.618034
-static int best_three(const ar_search *q, const obs *o, size_t n, int dim, double fidelity,
-                      double x[3], double y[3], size_t *best) {
-    int nb = 0;
-    size_t k3[3];
+
+/* The observations of dim at fidelity fid: how many distinct points; the best (x[0], y[0],
+ * *best) and its nearest neighbours below (x[1], y[1]) and above (x[2], y[2]), NAN when none. */
+static int bracket(const ar_search *q, const obs *o, size_t n, int dim, double fid, double x[3],
+                   double y[3], size_t *best) {
+    int distinct = 0;
+    x[0] = x[1] = x[2] = y[0] = y[1] = y[2] = NAN;
     for (size_t k = 0; k < n; k++) {
-        if (isnan(o[k].reward) || !o[k].p.active[dim] || o[k].fidelity != fidelity)
+        if (isnan(o[k].reward) || !o[k].p.active[dim] || o[k].fidelity != fid)
+            continue;
+        double u = ar__to_unit(&q->s->p[dim], o[k].p.v[dim]);
+        int seen = 0;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = !isnan(o[j].reward) && o[j].p.active[dim] && o[j].fidelity == fid &&
+                   fabs(ar__to_unit(&q->s->p[dim], o[j].p.v[dim]) - u) < 1e-9;
+        distinct += !seen;
+        if (!(o[k].reward <= y[0])) /* also when y[0] is NAN */
+            x[0] = u, y[0] = o[k].reward, *best = k;
+    }
+    for (size_t k = 0; distinct && k < n; k++) {
+        if (isnan(o[k].reward) || !o[k].p.active[dim] || o[k].fidelity != fid)
             continue;
         double u = ar__to_unit(&q->s->p[dim], o[k].p.v[dim]), r = o[k].reward;
-        int j = 0;
-        while (j < nb && fabs(x[j] - u) > 1e-9)
-            j++;
-        if (j < nb) { /* seen before: keep its better reward */
-            if (r <= y[j])
-                continue;
-        } else if (nb < 3) {
-            nb++; /* a new slot */
-        } else {  /* replaces the worst of the three, if better */
-            j = 2;
-            if (r <= y[2])
-                continue;
-        }
-        x[j] = u, y[j] = r, k3[j] = k;
-        for (; j > 0 && y[j] > y[j - 1]; j--) {
-            double tx = x[j], ty = y[j];
-            size_t tk = k3[j];
-            x[j] = x[j - 1], y[j] = y[j - 1], k3[j] = k3[j - 1];
-            x[j - 1] = tx, y[j - 1] = ty, k3[j - 1] = tk;
-        }
+        int side = u < x[0] - 1e-9 ? 1 : u > x[0] + 1e-9 ? 2 : 0;
+        if (!side)
+            continue;
+        double d = fabs(u - x[0]), dn = fabs(x[side] - x[0]);
+        if (isnan(x[side]) || d < dn - 1e-9)
+            x[side] = u, y[side] = r;
+        else if (d < dn + 1e-9 && r > y[side])
+            y[side] = r;
     }
-    *best = k3[0];
-    return nb;
+    return distinct;
+}
+
+static int tried_near(const ar_search *q, const obs *o, size_t n, int dim, double v) {
+    for (size_t k = 0; k < n; k++)
+        if (o[k].p.active[dim] &&
+            fabs(ar__to_unit(&q->s->p[dim], o[k].p.v[dim]) - v) < PARABOLA_GAP)
+            return 1;
+    return 0;
 }
 
 static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point *pt) {
@@ -427,25 +438,25 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
         if (!(next > 0))
             return 0;
         fid = next;
-        if (best_three(q, o, n, dim, fid, x, y, &best) == 3)
+        if (bracket(q, o, n, dim, fid, x, y, &best) >= 3)
             break;
     }
-    double lo = fmin(x[0], fmin(x[1], x[2])), hi = fmax(x[0], fmax(x[1], x[2])), v;
-    if (x[0] > lo && x[0] < hi) {
-        /* y = a u^2 + b u + c through the three points: concave, its vertex inside */
+    double v;
+    if (!isnan(x[1]) && !isnan(x[2])) {
+        /* y = a u^2 + b u + c through the three points: concave (the middle one is the best),
+         * its vertex between the outer two */
         double d01 = (y[0] - y[1]) / (x[0] - x[1]), d02 = (y[0] - y[2]) / (x[0] - x[2]);
         double a = (d01 - d02) / (x[1] - x[2]), b = d01 - a * (x[0] + x[1]);
-        v = -b / (2 * a);
-        if (!(a < 0 && v > lo && v < hi))
-            return 0;
+        v = a < 0 ? -b / (2 * a) : NAN;
+        if (!(v > x[1] && v < x[2]) || tried_near(q, o, n, dim, v))
+            v = x[2] - x[0] > x[0] - x[1] ? x[0] + (2 - GOLDEN) * (x[2] - x[0])
+                                          : x[0] - (2 - GOLDEN) * (x[0] - x[1]);
     } else {
-        double near = fabs(x[1] - x[0]) < fabs(x[2] - x[0]) ? x[1] : x[2];
+        double near = isnan(x[1]) ? x[2] : x[1];
         v = fmin(1, fmax(0, x[0] + GOLDEN * (x[0] - near)));
     }
-    for (size_t k = 0; k < n; k++)
-        if (o[k].p.active[dim] &&
-            fabs(ar__to_unit(&q->s->p[dim], o[k].p.v[dim]) - v) < PARABOLA_GAP)
-            return 0;
+    if (tried_near(q, o, n, dim, v))
+        return 0;
     *pt = o[best].p;
     pt->v[dim] = ar__from_unit(&q->s->p[dim], v);
     return 1;

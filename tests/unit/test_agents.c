@@ -369,9 +369,10 @@ static double one_parameter_gap(ar_search_kind kind, double peak, int biased, in
 }
 
 /* After the default and two other points the RL policy proposes the vertex of the parabola
- * through the best three (between them), or steps outward past the best when it is at an
- * end, so it gets near the peak in a few trials -- also when the peak lies outside the first
- * points' span; TPE's densities propose near the best points. Rewards at a lower fidelity
+ * through the best point and its neighbours (or a golden-section point between them), or steps
+ * outward past the best when it is at an end, so it gets near the peak in a few trials -- also
+ * when the peak lies outside the first points' span; TPE's densities propose near the best
+ * points. Rewards at a lower fidelity
  * (another sample) do not pull the parabola off the full evaluations' peak. */
 static void test_rl_one_parameter_arm(void **state) {
     (void)state;
