@@ -369,10 +369,12 @@ static void prior_propose(ar_search *q, int c, size_t mp, ar_point *pt) {
  * parabolic interpolation), or, when that is within PARABOLA_GAP of a point already tried, the
  * golden-section point of the larger of [a, b] and [b, c]; when b has a neighbour on one side
  * only, the peak is beyond it and the step goes outward by the golden ratio times its distance
- * to that neighbour (bracketing, Numerical Recipes' mnbrak), inside the range. Nothing is
+ * to that neighbour (bracketing, Numerical Recipes' mnbrak), at least MIN_STEP (two close
+ * points must not make it crawl), inside the range. Nothing is
  * proposed (returns 0) within PARABOLA_GAP of any observation of the arm: converged. */
 #define PARABOLA_GAP 0.005
 #define GOLDEN 1.618034
+#define MIN_STEP 0.1 /* the smallest outward step: a tenth of the range (0.4 decades of lambda) */
 
 /* The observations of dim at fidelity fid: how many distinct points; the best (x[0], y[0],
  * *best) and its nearest neighbours below (x[1], y[1]) and above (x[2], y[2]), NAN when none. */
@@ -453,7 +455,8 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
                                           : x[0] - (2 - GOLDEN) * (x[0] - x[1]);
     } else {
         double near = isnan(x[1]) ? x[2] : x[1];
-        v = fmin(1, fmax(0, x[0] + GOLDEN * (x[0] - near)));
+        double step = fmax(GOLDEN * fabs(x[0] - near), MIN_STEP);
+        v = fmin(1, fmax(0, x[0] + (x[0] > near ? step : -step)));
     }
     if (tried_near(q, o, n, dim, v))
         return 0;
