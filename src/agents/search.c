@@ -362,9 +362,10 @@ static void prior_propose(ar_search *q, int c, size_t mp, ar_point *pt) {
 
 /* An arm with a single numeric parameter (EASE's lambda) is a one-dimensional search, which
  * Brent's method does better than TPE (whose densities propose near the best points, not
- * between two good ones). The points it works with are those of one fidelity -- the highest
- * that has three distinct points: a quarter of the users scores another sample, off by more
- * than neighbouring lambdas differ -- and on the unit scale. With the best point b and its
+ * between two good ones). The points it works with are those of one fidelity -- the one with
+ * the most distinct points (every candidate starts on the low rung, few are promoted), for a
+ * quarter of the users scores another sample, off by more than neighbouring lambdas differ --
+ * and on the unit scale. With the best point b and its
  * nearest neighbours a < b < c it proposes the vertex of the parabola through them (successive
  * parabolic interpolation), or, when that is within PARABOLA_GAP of a point already tried, the
  * golden-section point of the larger of [a, b] and [b, c]; when b has a neighbour on one side
@@ -429,20 +430,25 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
     }
     if (dim < 0)
         return 0;
-    /* The highest fidelity with three distinct points. */
-    double x[3], y[3], fid = 2;
+    /* The fidelity with the most distinct points (the higher one of a tie), at least three. */
+    double x[3], y[3], fid = 0;
     size_t best = 0;
-    for (;;) {
+    int most = 0;
+    for (double f = 2;;) {
         double next = 0;
         for (size_t k = 0; k < n; k++)
-            if (o[k].fidelity < fid && o[k].fidelity > next)
+            if (o[k].fidelity < f && o[k].fidelity > next)
                 next = o[k].fidelity;
         if (!(next > 0))
-            return 0;
-        fid = next;
-        if (bracket(q, o, n, dim, fid, x, y, &best) >= 3)
             break;
+        f = next;
+        int c = bracket(q, o, n, dim, f, x, y, &best);
+        if (c > most)
+            most = c, fid = f;
     }
+    if (most < 3)
+        return 0;
+    bracket(q, o, n, dim, fid, x, y, &best);
     double v;
     if (!isnan(x[1]) && !isnan(x[2])) {
         /* y = a u^2 + b u + c through the three points: concave (the middle one is the best),
