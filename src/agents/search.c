@@ -362,17 +362,16 @@ static void prior_propose(ar_search *q, int c, size_t mp, ar_point *pt) {
 
 /* An arm with a single numeric parameter (EASE's lambda) is a one-dimensional search, which
  * Brent's method does better than TPE (whose densities propose near the best points, not
- * between two good ones). The points it works with are those of one fidelity -- the one with
- * the most distinct points (every candidate starts on the low rung, few are promoted), for a
- * quarter of the users scores another sample, off by more than neighbouring lambdas differ --
- * and on the unit scale. With the best point b and its
- * nearest neighbours a < b < c it proposes the vertex of the parabola through them (successive
- * parabolic interpolation), or, when that is within PARABOLA_GAP of a point already tried, the
- * golden-section point of the larger of [a, b] and [b, c]; when b has a neighbour on one side
- * only, the peak is beyond it and the step goes outward by the golden ratio times its distance
- * to that neighbour (bracketing, Numerical Recipes' mnbrak), at least MIN_STEP (two close
- * points must not make it crawl), inside the range. Nothing is
- * proposed (returns 0) within PARABOLA_GAP of any observation of the arm: converged. */
+ * between two good ones). It works on the unit scale with the points of one fidelity, the one
+ * with the most distinct points (every candidate starts on the low rung, few are promoted): a
+ * quarter of the users is another sample, off by more than neighbouring lambdas differ. With
+ * the best point b and its nearest neighbours a < b < c it proposes the vertex of the parabola
+ * through them (successive parabolic interpolation), or, when that was tried (within
+ * PARABOLA_GAP), the golden-section point of the larger of [a, b] and [b, c]; when b has a
+ * neighbour on one side only, the peak is beyond it and the step goes outward by the golden
+ * ratio times its distance to that neighbour (bracketing, Numerical Recipes' mnbrak), at least
+ * MIN_STEP (two close points must not make it crawl), inside the range. Nothing is proposed
+ * (returns 0) within PARABOLA_GAP of any observation of the arm: converged. */
 #define PARABOLA_GAP 0.005
 #define GOLDEN 1.618034
 #define MIN_STEP 0.1 /* the smallest outward step: a tenth of the range (0.4 decades of lambda) */
