@@ -711,11 +711,18 @@ static int within_limits(const ar_evo *e, json_t *n, int depth) {
     json_t *a = members_of(n);
     if ((int)json_array_size(a) > e->o.max_members)
         return 0;
-    int blend = json_object_get(n, "blend") != NULL;
+    int blend = json_object_get(n, "blend") != NULL, gate = json_object_get(n, "gate") != NULL;
     for (size_t i = 0; i < json_array_size(a); i++) {
-        json_t *c = json_array_get(a, i);
-        if (!within_limits(e, blend ? json_object_get(c, "spec") : c, depth + 1))
+        json_t *c = json_array_get(a, i), *ci = blend ? json_object_get(c, "spec") : c;
+        if (!within_limits(e, ci, depth + 1))
             return 0;
+        /* The same member twice adds nothing a combination can learn (a gate's buckets are
+         * segments, so there it may repeat). */
+        for (size_t j = 0; j < i && !gate; j++) {
+            json_t *cj = json_array_get(a, j);
+            if (json_equal(ci, blend ? json_object_get(cj, "spec") : cj))
+                return 0;
+        }
     }
     return 1;
 }

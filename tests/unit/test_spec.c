@@ -12,6 +12,7 @@
 #include "models/model.h" /* ar__training_matrix, against a naive reference */
 #include "test_util.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1089,6 +1090,25 @@ static double fake_reward(const char *spec) {
     return (double)(h >> 11) * 0x1.0p-53;
 }
 
+/* 1 when a blend, fuse or stack anywhere in n holds the same member twice. */
+static int repeats_member(json_t *n) {
+    if (!json_is_object(n) || json_object_get(n, "model"))
+        return 0;
+    json_t *blend = json_object_get(n, "blend");
+    json_t *a = blend ? blend : json_object_get(n, "members");
+    int gate = json_object_get(n, "gate") != NULL;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *ci = blend ? json_object_get(json_array_get(a, i), "spec") : json_array_get(a, i);
+        if (repeats_member(ci))
+            return 1;
+        for (size_t j = 0; j < i && !gate; j++)
+            if (json_equal(ci, blend ? json_object_get(json_array_get(a, j), "spec")
+                                     : json_array_get(a, j)))
+                return 1;
+    }
+    return 0;
+}
+
 static void test_evo_valid_and_deterministic(void **state) {
     (void)state;
     static const char *const models[] = {"rp3beta", "itemknn", "mostpop"};
@@ -1114,6 +1134,10 @@ static void test_evo_valid_and_deterministic(void **state) {
         if (ar_spec_validate(sa, &err) != AR_OK)
             fail_msg("proposal %d invalid: %s (%s)", t, sa, err.msg);
         assert_null(strstr(sa, "\"ials\""));
+        json_t *tree = json_loads(sa, 0, NULL);
+        if (repeats_member(tree))
+            fail_msg("proposal %d repeats a member: %s", t, sa);
+        json_decref(tree);
         assert_null(strstr(sa, "\"ease\""));
         ar_spec_info in;
         assert_int_equal(ar_spec_info_get(sa, &in, &err), AR_OK);
