@@ -173,7 +173,6 @@ typedef struct autotrain {
     ar_space *space;
     ar_search *search;
     char dataset_path[4096];
-    double users, items, interactions; /* the dataset's shape, for the models' fit work */
     ar_fingerprint fp;
     int64_t run;
     double t0, deadline;
@@ -354,7 +353,8 @@ static double learner_work(const autotrain *a, json_t *node) {
     char *pj = json_is_object(params) ? json_dumps(params, JSON_COMPACT) : NULL;
     ar_error err;
     double w = !params || (pj && ar_model_set_json(m, pj, &err) == AR_OK)
-                   ? ar_model_fit_work(m, a->users, a->items, a->interactions)
+                   ? ar_model_fit_work(m, (double)a->fp.users, (double)a->fp.items,
+                                       (double)a->fp.interactions)
                    : NAN;
     free(pj);
     ar_model_free(m);
@@ -410,13 +410,11 @@ static double fit_cost(autotrain *a, json_t *node, int *unknown) {
     return sum;
 }
 
-static double spec_cost(autotrain *a, const char *spec, int *unknown) {
+static double spec_cost(autotrain *a, const char *spec) {
     json_t *s = json_loads(spec, 0, NULL);
-    int u = 0;
-    double c = s ? fit_cost(a, s, &u) : 0;
+    int unknown = 0;
+    double c = s ? fit_cost(a, s, &unknown) : 0;
     json_decref(s);
-    if (unknown)
-        *unknown = u || !s;
     return c;
 }
 
@@ -427,7 +425,7 @@ static double spec_cost(autotrain *a, const char *spec, int *unknown) {
  * floor. The final fit learns from about a tenth more data, and a machine shared with other
  * work runs slower, hence the margin. */
 static double refit_reserve(autotrain *a, const char *spec, double cold) {
-    return 1.5 * fmax(cold, spec_cost(a, spec, NULL)) + 5;
+    return 1.5 * fmax(cold, spec_cost(a, spec)) + 5;
 }
 
 static double reserve(autotrain *a) {
@@ -573,7 +571,7 @@ static char *elite_blend(const autotrain *a) {
  * less often as the budget runs down instead of eating it. */
 #define COST_SHARE (1.0 / 20)
 static int too_costly(autotrain *a, const char *spec) {
-    double c = spec_cost(a, spec, NULL), left = a->deadline - now() - reserve(a);
+    double c = spec_cost(a, spec), left = a->deadline - now() - reserve(a);
     if (!(c > 0) || COST_SHARE * left >= c)
         return 0;
     ar_rng r;
@@ -664,10 +662,11 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
 /* Fits shorter than this are not worth a file in the fit cache. */
 #define FIT_CACHE_MIN_SECONDS 10.0
 
-/* The trial request for a candidate at a fidelity. Epoch counts scale with the fidelity (at
- * least 1), and a fraction of the validation users is scored. */
-static char *trial_request(const autotrain *a, const char *spec, double fidelity, uint64_t seed,
-                           int final) {
+/* The trial request for a candidate at a fidelity (NULL when spec is not a JSON object). Epoch
+ * counts scale with the fidelity (at least 1), and a fraction of the validation users is
+ * scored. */
+static json_t *trial_request(const autotrain *a, const char *spec, double fidelity, uint64_t seed,
+                             int final) {
     json_t *s = json_loads(spec, 0, NULL);
     if (!json_is_object(s))
         return NULL;
@@ -698,7 +697,7 @@ static char *trial_request(const autotrain *a, const char *spec, double fidelity
                                       FIT_CACHE_MIN_SECONDS, "max_bytes",
                                       (json_int_t)a->o.fit_cache_bytes));
     json_decref(s);
-    return dumps(req);
+    return req;
 }
 
 static double json_num(json_t *o, const char *key) {
@@ -748,16 +747,17 @@ static ar_status run_trial(autotrain *a, const char *spec, double fidelity, uint
     out->reward = NAN;
     for (int i = 0; i < 4; i++)
         out->metrics[i] = NAN;
-    char *req = trial_request(a, spec, fidelity, seed, final);
-    if (!req)
+    json_t *rj = trial_request(a, spec, fidelity, seed, final);
+    if (!rj)
         return ar__fail(err, AR_EINVAL, "candidate: not a JSON object: %.200s", spec);
     /* The request priced by the cost model (its epochs scaled to the fidelity), and the work
      * of a plain model's fit, which teaches the cost model. */
-    json_t *rj = json_loads(req, 0, NULL);
     int unknown = 0;
-    double price = rj ? fit_cost(a, rj, &unknown) : 0;
+    double price = fit_cost(a, rj, &unknown);
     double work = json_is_string(json_object_get(rj, "model")) ? learner_work(a, rj) : NAN;
-    json_decref(rj);
+    char *req = dumps(rj);
+    if (!req)
+        return ar__fail(err, AR_ENOMEM, "out of memory");
     ar_trial_limits lim = {0};
     double left = a->deadline - now() - (final ? 0 : reserve(a));
     lim.wall_seconds = final ? fmax(left, 1) : fmin(fmax(left, 1), 0.4 * a->o.budget_seconds);
@@ -1230,9 +1230,6 @@ ar_status ar_autotrain_run(ar_ledger *l, const ar_autotrain_options *o, ar_autot
                         o->dataset);
     }
     a.fp = ar_fingerprint_from_stats(&s);
-    a.users = (double)s.users;
-    a.items = (double)s.items;
-    a.interactions = (double)s.interactions;
     a.profile =
         dumps(json_pack("{s:i,s:i,s:I,s:f,s:f,s:f}", "users", (int)s.users, "items", (int)s.items,
                         "interactions", (json_int_t)s.interactions, "density", a.fp.density,

@@ -703,6 +703,12 @@ static json_t *crossover(ar_evo *e, const cell *a, const cell *b) {
 
 /* -- proposals ------------------------------------------------------------------------------- */
 
+/* The i-th member's spec in a combinator's members array (a blend entry holds it as "spec"). */
+static json_t *member_spec(json_t *a, size_t i, int blend) {
+    json_t *c = json_array_get(a, i);
+    return blend ? json_object_get(c, "spec") : c;
+}
+
 static int within_limits(const ar_evo *e, json_t *n, int depth) {
     if (depth > e->o.max_depth)
         return 0;
@@ -713,16 +719,14 @@ static int within_limits(const ar_evo *e, json_t *n, int depth) {
         return 0;
     int blend = json_object_get(n, "blend") != NULL, gate = json_object_get(n, "gate") != NULL;
     for (size_t i = 0; i < json_array_size(a); i++) {
-        json_t *c = json_array_get(a, i), *ci = blend ? json_object_get(c, "spec") : c;
+        json_t *ci = member_spec(a, i, blend);
         if (!within_limits(e, ci, depth + 1))
             return 0;
         /* The same member twice adds nothing a combination can learn (a gate's buckets are
          * segments, so there it may repeat). */
-        for (size_t j = 0; j < i && !gate; j++) {
-            json_t *cj = json_array_get(a, j);
-            if (json_equal(ci, blend ? json_object_get(cj, "spec") : cj))
+        for (size_t j = 0; j < i && !gate; j++)
+            if (json_equal(ci, member_spec(a, j, blend)))
                 return 0;
-        }
     }
     return 1;
 }

@@ -430,24 +430,27 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
     if (dim < 0)
         return 0;
     /* The fidelity with the most distinct points (the higher one of a tie), at least three. */
-    double x[3], y[3], fid = 0;
+    double x[3], y[3];
     size_t best = 0;
     int most = 0;
     for (double f = 2;;) {
-        double next = 0;
+        double next = 0, fx[3], fy[3];
         for (size_t k = 0; k < n; k++)
             if (o[k].fidelity < f && o[k].fidelity > next)
                 next = o[k].fidelity;
         if (!(next > 0))
             break;
         f = next;
-        int c = bracket(q, o, n, dim, f, x, y, &best);
-        if (c > most)
-            most = c, fid = f;
+        size_t fb = 0;
+        int c = bracket(q, o, n, dim, f, fx, fy, &fb);
+        if (c > most) {
+            most = c, best = fb;
+            memcpy(x, fx, sizeof x);
+            memcpy(y, fy, sizeof y);
+        }
     }
     if (most < 3)
         return 0;
-    bracket(q, o, n, dim, fid, x, y, &best);
     double v;
     if (!isnan(x[1]) && !isnan(x[2])) {
         /* y = a u^2 + b u + c through the three points: concave (the middle one is the best),
