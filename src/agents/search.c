@@ -362,9 +362,10 @@ static void prior_propose(ar_search *q, int c, size_t mp, ar_point *pt) {
 
 /* An arm with a single numeric parameter (EASE's lambda) is a one-dimensional search, which
  * Brent's method does better than TPE (whose densities propose near the best points, not
- * between two good ones). It works on the unit scale with the points of one fidelity, the one
- * with the most distinct points (every candidate starts on the low rung, few are promoted): a
- * quarter of the users is another sample, off by more than neighbouring lambdas differ. With
+ * between two good ones). It works on the unit scale with the points of one fidelity, the
+ * highest with three distinct points (mixing fidelities would not do: a quarter of the users is
+ * another sample, off by more than neighbouring lambdas differ, and the full evaluation is the
+ * one that decides, so its points are used as soon as they can make a parabola). With
  * the best point b and its nearest neighbours a < b < c it proposes the vertex of the parabola
  * through them (successive parabolic interpolation), or, when that was tried (within
  * PARABOLA_GAP), the golden-section point of the larger of [a, b] and [b, c]; when b has a
@@ -429,27 +430,21 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
     }
     if (dim < 0)
         return 0;
-    /* The fidelity with the most distinct points (the higher one of a tie), at least three. */
+    /* The highest fidelity with at least three distinct points. */
     double x[3], y[3];
     size_t best = 0;
-    int most = 0;
-    for (double f = 2;;) {
-        double next = 0, fx[3], fy[3];
+    int found = 0;
+    for (double f = 2; !found;) {
+        double next = 0;
         for (size_t k = 0; k < n; k++)
             if (o[k].fidelity < f && o[k].fidelity > next)
                 next = o[k].fidelity;
         if (!(next > 0))
             break;
         f = next;
-        size_t fb = 0;
-        int c = bracket(q, o, n, dim, f, fx, fy, &fb);
-        if (c > most) {
-            most = c, best = fb;
-            memcpy(x, fx, sizeof x);
-            memcpy(y, fy, sizeof y);
-        }
+        found = bracket(q, o, n, dim, f, x, y, &best) >= 3;
     }
-    if (most < 3)
+    if (!found)
         return 0;
     double v;
     if (!isnan(x[1]) && !isnan(x[2])) {
