@@ -30,8 +30,9 @@ const cli_cmd cmd_autotrain = {
     "trial, failure and decision in the ledger (default sqlite:///./agentrec.db). A new champion\n"
     "is adopted only when it beats the current one by more than twice its family's measured seed\n"
     "noise. At the end the champion is refitted on train + valid and scored on test once.\n"
-    "When DIR has no validation split, one is carved out of its training split (10% of each\n"
-    "user's training interactions, seeded) into DIR/autotrain/, which the search then uses.\n"
+    "When DIR has no validation split, one is carved out of its training split into\n"
+    "DIR/autotrain/, which the search then uses: the test split's share of each user's\n"
+    "training interactions (10% without a test split), seeded, as the test split was made.\n"
     "\n"
     "Fits that take 10 s or more are cached in DIR's fit-cache/ (a third of the free disk at\n"
     "most, 32 GiB; the least recently used go first), so promoting a candidate, measuring its\n"
@@ -51,8 +52,24 @@ static void log_line(void *data, const char *line) {
     fprintf(stderr, "autotrain: %s\n", line);
 }
 
-/* DIR itself when it has a validation split, else DIR/autotrain with one carved out of train
- * (made once; reused by later runs). Returns 0 or CLI_FAIL after printing the error. */
+/* The validation count of the dataset saved at dir, -1 when there is none. */
+static int64_t saved_valid(const char *dir) {
+    char path[PATH_MAX];
+    struct stat sb;
+    cli_dataset_path(dir, path, sizeof path);
+    if (stat(path, &sb) != 0)
+        return -1;
+    ar_dataset *ds = cli_load("autotrain", dir);
+    ar_dataset_stats s;
+    int64_t n = ds && ar_dataset_stats_compute(ds, &s) == AR_OK ? s.valid : -1;
+    ar_dataset_free(ds);
+    return n;
+}
+
+/* DIR itself when it has a validation split, else DIR/autotrain with one carved out of train as
+ * the test split was made: the test's share of each user's interactions (10% when there is no
+ * test split), seeded. It is carved anew unless DIR/autotrain holds the same carve (the first
+ * run's seed decides for later ones). Returns 0 or CLI_FAIL after printing the error. */
 static int with_validation(const char *dir, uint64_t seed, char *out, size_t cap) {
     ar_dataset *ds = cli_load("autotrain", dir);
     if (!ds)
@@ -65,32 +82,29 @@ static int with_validation(const char *dir, uint64_t seed, char *out, size_t cap
         return 0;
     }
     snprintf(out, cap, "%s/autotrain", dir);
-    char path[PATH_MAX];
-    struct stat sb;
-    cli_dataset_path(out, path, sizeof path);
-    if (!st && stat(path, &sb) == 0) { /* carved before */
-        ar_dataset_free(ds);
-        return 0;
-    }
     ar_split_options so = ar_split_options_default();
     so.within = AR_MASK_TRAIN;
     so.method = AR_SPLIT_RANDOM;
     so.test_ratio = 0;
-    so.valid_ratio = 0.1;
+    so.valid_ratio = !st && s.test > 0 ? (double)s.test / (double)(s.train + s.test) : 0.1;
     so.seed = seed;
     ar_error err;
     if (!st && (st = ar_dataset_split(ds, &so, &err)) != AR_OK) {
         ar_dataset_free(ds);
         return cli_error("autotrain", "%s: carving a validation split: %s", dir, err.msg);
     }
+    if (!st && (st = ar_dataset_stats_compute(ds, &s)) == AR_OK && saved_valid(out) == s.valid) {
+        ar_dataset_free(ds); /* carved before */
+        return 0;
+    }
     int rc = st ? cli_error("autotrain", "%s: %s", dir, ar_strerror(st))
                 : cli_save("autotrain", ds, out);
     ar_dataset_free(ds);
     if (!rc)
         fprintf(stderr,
-                "autotrain: %s has no validation split; carved 10%% of each user's training "
-                "interactions (seed %llu) into %s\n",
-                dir, (unsigned long long)seed, out);
+                "autotrain: %s has no validation split; carved %.1f%% of each user's training "
+                "interactions (the test split's share; seed %llu) into %s\n",
+                dir, 100 * so.valid_ratio, (unsigned long long)seed, out);
     return rc;
 }
 
