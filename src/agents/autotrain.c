@@ -3,8 +3,8 @@
  *
  * The loop (perceive -> decide -> execute -> feedback, see ar_agent_ops):
  *   perceive  profiles the dataset (its fingerprint) and reads the ledger: the best
- *             configurations of the most similar past datasets are queued to be evaluated
- *             first, and the RL policy's state from the nearest past session warm-starts it.
+ *             configuration of each of the nearest past dataset's best families is queued to
+ *             be evaluated first, and the RL policy's state from its session warm-starts it.
  *   decide    proposes candidates: transferred configurations, then points of the search space
  *             from the policy (random / TPE / RL), then -- after `search_fraction` of the
  *             budget -- model specs from the proposer (evolutionary or LLM) built on the
@@ -446,6 +446,13 @@ static double cold_seconds(autotrain *a, double seconds, json_t *loaded) {
 
 /* -- perceive -------------------------------------------------------------------------------- */
 
+/* What a warm start queues: the best configuration of each of the nearest past dataset's best
+ * families, up to a batch of them (a donor's best runs are often variants of one family, and
+ * the next family may be the one that wins on the new dataset), read from its WARM_RUNS best
+ * runs. */
+#define WARM_RUNS 256
+#define WARM_MAX 16
+
 static ar_status at_perceive(void *self, ar_error *err) {
     autotrain *a = self;
     if (!a->o.warm_start)
@@ -456,14 +463,22 @@ static ar_status at_perceive(void *self, ar_error *err) {
     snprintf(metric, sizeof metric, "ndcg@%d", a->o.k);
     q.metric = metric;
     q.split = "valid";
-    q.limit = a->o.batch;
+    q.limit = WARM_RUNS;
     ar_run_list *runs = NULL;
     if (ar_ledger_similar(a->l, &a->fp, &q, &runs))
         return ar__fail(err, AR_EIO, "ledger: %s", ar_ledger_errmsg(a->l));
     int64_t parent = 0;
     double nearest = NAN;
-    for (size_t i = 0; i < runs->n; i++) {
+    int want = a->o.batch < WARM_MAX ? a->o.batch : WARM_MAX;
+    char taken[WARM_MAX][32];
+    if (!(a->queue = calloc((size_t)want, sizeof *a->queue))) {
+        ar_run_list_free(runs);
+        return ar__fail(err, AR_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < runs->n && a->n_queue < want; i++) {
         const ar_run *r = &runs->v[i];
+        if (!isnan(nearest) && r->distance > nearest + 1e-9)
+            break; /* runs come nearest dataset first, best first within it */
         json_t *c = json_loads(r->config, 0, NULL);
         int is_spec =
             json_is_object(c) && (json_object_get(c, "model") || json_object_get(c, "blend") ||
@@ -472,12 +487,13 @@ static ar_status at_perceive(void *self, ar_error *err) {
         json_decref(c);
         if (!is_spec || r->parent == a->run)
             continue;
-        char **q2 = realloc(a->queue, (size_t)(a->n_queue + 1) * sizeof *q2);
-        if (!q2)
-            break;
-        a->queue = q2;
-        if ((a->queue[a->n_queue] = ar__strdup(r->config)))
-            a->n_queue++;
+        int dup = 0;
+        family_of(r->config, taken[a->n_queue], sizeof taken[0]);
+        for (int j = 0; j < a->n_queue && !dup; j++)
+            dup = strcmp(taken[j], taken[a->n_queue]) == 0;
+        if (dup || !(a->queue[a->n_queue] = ar__strdup(r->config)))
+            continue;
+        a->n_queue++;
         if (!parent) {
             parent = r->parent;
             nearest = r->distance;
@@ -486,8 +502,8 @@ static ar_status at_perceive(void *self, ar_error *err) {
     ar_run_list_free(runs);
     if (a->n_queue)
         logf_(a,
-              "warm start: %d configurations from similar past datasets (nearest at distance "
-              "%.3f)",
+              "warm start: the best configuration of %d model families of the nearest past "
+              "dataset (at distance %.3f)",
               a->n_queue, nearest);
     /* The nearest session's learned policy. */
     ar_kv_list *kv = NULL;

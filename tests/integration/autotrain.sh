@@ -78,10 +78,17 @@ test = db.execute("SELECT value FROM metrics WHERE run_id = ? AND name = 'ndcg@2
 assert test and abs(test[0][0] - t["ndcg@20"]) < 1e-9, test
 PY
 
-# A second, similar dataset: the search starts from the first one's best configurations.
+# A second, similar dataset: the search starts from the best configuration of each of the
+# first one's best families, one trial each, in full.
 "$AR" autotrain "$S/b" --budget 10s --ledger "$L" --threads 1 --proposer none --no-test \
   --json >"$S/b.json" 2>"$S/b.log" || { cat "$S/b.log"; fail "warm autotrain failed"; }
-grep -q "warm start: [1-9][0-9]* configurations" "$S/b.log" || { cat "$S/b.log"; fail "no warm start"; }
+python3 - "$S/b.log" <<'PY' || { cat "$S/b.log"; fail "no warm start"; }
+import re, sys
+log = open(sys.argv[1]).read()
+n = int(re.search(r"warm start: the best configuration of (\d+) model families", log)[1])
+first = re.findall(r"trial +\d+ +(\S+) +fidelity 1\.00 .*search$", log, re.M)[:n]
+assert n >= 2 and len(set(first)) == n, (n, first)
+PY
 
 # Bad input: a clear error, non-zero exit.
 if "$AR" autotrain "$S/a" --budget soon --ledger "$L" 2>"$S/err.txt"; then fail "bad budget accepted"; fi
