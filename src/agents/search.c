@@ -419,7 +419,7 @@ static int tried_near(const ar_search *q, const obs *o, size_t n, int dim, doubl
     return 0;
 }
 
-static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point *pt) {
+static int parabola_propose(ar_search *q, const obs *o, size_t n, int min_points, ar_point *pt) {
     int dim = -1;
     for (int i = 0; i < q->s->n; i++) {
         if (i == q->arm || !o[0].p.active[i])
@@ -430,7 +430,7 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
     }
     if (dim < 0)
         return 0;
-    /* The highest fidelity with at least three distinct points. */
+    /* The highest fidelity with at least min_points distinct points. */
     double x[3], y[3];
     size_t best = 0;
     int found = 0;
@@ -442,7 +442,7 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
         if (!(next > 0))
             break;
         f = next;
-        found = bracket(q, o, n, dim, f, x, y, &best) >= 3;
+        found = bracket(q, o, n, dim, f, x, y, &best) >= min_points;
     }
     if (!found)
         return 0;
@@ -456,6 +456,11 @@ static int parabola_propose(const ar_search *q, const obs *o, size_t n, ar_point
         if (!(v > x[1] && v < x[2]) || tried_near(q, o, n, dim, v))
             v = x[2] - x[0] > x[0] - x[1] ? x[0] + (2 - GOLDEN) * (x[2] - x[0])
                                           : x[0] - (2 - GOLDEN) * (x[0] - x[1]);
+    } else if (isnan(x[1]) && isnan(x[2])) { /* one point: a first step, either way */
+        double dir = ar_rng_uniform(&q->rng) < 0.5 ? -1 : 1;
+        v = x[0] + dir * MIN_STEP;
+        if (v < 0 || v > 1)
+            v = x[0] - dir * MIN_STEP;
     } else {
         double near = isnan(x[1]) ? x[2] : x[1];
         double step = fmax(GOLDEN * fabs(x[0] - near), MIN_STEP);
@@ -492,8 +497,12 @@ static ar_status rl_propose(ar_search *q, ar_point *pt) {
         if ((int)q->prior[k].p.v[q->arm] == c)
             mp++;
     ar_status st = AR_OK;
-    if (m >= 3 && parabola_propose(q, sub, m, pt)) {
+    if (m >= 3 && parabola_propose(q, sub, m, 3, pt)) {
         /* between the best points of a one-parameter arm */
+    } else if (m >= 1 && mp > 0 && parabola_propose(q, sub, m, 1, pt)) {
+        /* warm-started: outward from the best of the new dataset's own points, which began
+         * at the past dataset's best (a past dataset's optimum of a scale parameter such as
+         * lambda is a start, not a neighbourhood: it moves with the data's size) */
     } else if (m >= RL_ARM_STARTUP) {
         st = tpe_propose(q, sub, m, pt);
     } else if (mp > 0) { /* near one of the past dataset's best of this arm */

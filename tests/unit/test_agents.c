@@ -326,12 +326,14 @@ static void test_successive_halving(void **state) {
 }
 
 /* An arm with one numeric parameter (EASE's lambda), its peak at log10(lambda) = peak (a
- * flat-topped parabola), pop worse than most. Runs 8 trials of the arm for each of 16 seeds
- * and returns the mean distance (decades) from the peak to the closest. biased: each point is
+ * flat-topped parabola), pop worse than most. Runs `trials` trials of the arm for each of 16
+ * seeds, warm-started from a past session whose peak was at donor_peak unless that is NAN, and
+ * returns the mean distance (decades) from the peak to the closest. biased: each point is
  * also observed at fidelity 0.25 with a reward that grows with lambda (another sample of
  * users), through ar_search_observe_at when aware, else as if it were a full evaluation;
  * biased == 2: every point at 0.25, every second one (the promoted) also in full. */
-static double one_parameter_gap(ar_search_kind kind, double peak, int biased, int aware) {
+static double one_parameter_gap_from(ar_search_kind kind, double peak, int biased, int aware,
+                                     double donor_peak, int trials) {
     const char *json =
         "[{\"name\": \"model\", \"type\": \"categorical\", \"choices\": [\"ease\", \"pop\"]},"
         " {\"name\": \"ease.lambda\", \"type\": \"logfloat\", \"low\": 1, \"high\": 10000,"
@@ -343,8 +345,19 @@ static double one_parameter_gap(ar_search_kind kind, double peak, int biased, in
     for (uint64_t seed = 1; seed <= 16; seed++) {
         ar_search *q;
         assert_int_equal(ar_search_create(s, kind, seed, &q), AR_OK);
+        if (!isnan(donor_peak)) { /* a past dataset's session, its best point at donor_peak */
+            char state[512];
+            snprintf(state, sizeof state,
+                     "{\"kind\": \"rl\", \"arms\": {\"param\": \"model\", \"alpha\": [5, 1],"
+                     " \"beta\": [3, 4]}, \"observations\": ["
+                     "{\"point\": {\"model\": \"ease\", \"ease.lambda\": %g}, \"reward\": 0},"
+                     "{\"point\": {\"model\": \"ease\", \"ease.lambda\": %g}, \"reward\": -1},"
+                     "{\"point\": {\"model\": \"pop\"}, \"reward\": -4}]}",
+                     pow(10, donor_peak), pow(10, donor_peak + 1));
+            assert_int_equal(ar_search_load_state(q, state, &err), AR_OK);
+        }
         double closest = 10;
-        for (int t = 0, ease = 0; ease < 8 && t < 200; t++) {
+        for (int t = 0, ease = 0; ease < trials && t < 200; t++) {
             ar_point p;
             assert_int_equal(ar_search_propose(q, &p), AR_OK);
             double r = -4;
@@ -368,6 +381,10 @@ static double one_parameter_gap(ar_search_kind kind, double peak, int biased, in
     }
     ar_space_free(s);
     return gap;
+}
+
+static double one_parameter_gap(ar_search_kind kind, double peak, int biased, int aware) {
+    return one_parameter_gap_from(kind, peak, biased, aware, NAN, 8);
 }
 
 /* After the default and two other points the RL policy proposes the vertex of the parabola
@@ -402,6 +419,15 @@ static void test_rl_one_parameter_arm(void **state) {
     double promoted = one_parameter_gap(AR_SEARCH_RL, 1.7, 2, 1);
     print_message("with half the points at the biased low fidelity only: rl %.3f\n", promoted);
     assert_true(promoted < 0.07); /* 0.097 when the level with the most points decided */
+    /* Warm-started from a past dataset whose peak was 1.3 decades lower (or higher), 5 trials
+     * of the arm: it starts at the past best and brackets outward from it, instead of
+     * sampling around it. */
+    double up = one_parameter_gap_from(AR_SEARCH_RL, 3.0, 0, 0, 1.7, 5);
+    double down = one_parameter_gap_from(AR_SEARCH_RL, 1.7, 0, 0, 3.0, 5);
+    print_message("warm-started from a peak 1.3 decades off, 5 trials: rl %.3f (peak above), "
+                  "%.3f (below)\n",
+                  up, down);
+    assert_true(up + down < 0.35); /* 0.477 when the arm sampled around the past best */
     ar_search *q;
     ar_space *s = space();
     assert_int_equal(ar_search_create(s, AR_SEARCH_RL, 1, &q), AR_OK);
