@@ -23,7 +23,8 @@
  * prior knowledge); until the arm has RL_ARM_STARTUP trials the rest are uniform, or near the
  * past dataset's best of the arm when the search was warm-started. An arm with a single
  * numeric parameter (EASE's lambda) first tries the vertex of a parabola through its three
- * best points (successive parabolic interpolation). A share RL_EXPLORE of the draws is uniform
+ * best points (successive parabolic interpolation); warm-started, it steps outward from its own
+ * best after its first point (near the past best). A share RL_EXPLORE of the draws is uniform
  * over the whole space.
  *
  * What transfers to a new dataset (ar_search_state_json / ar_search_load_state) is the arms'
