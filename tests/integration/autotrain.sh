@@ -37,6 +37,12 @@ done
 "$AR" autotrain "$S/a" --budget 25s --ledger "$L" --threads 1 --proposer none --json \
   >"$S/a.json" 2>"$S/a.log" || { cat "$S/a.log"; fail "autotrain failed"; }
 [ -f "$S/a/autotrain/dataset.ards" ] || fail "no validation split carved into DIR/autotrain"
+# The carve takes the test split's share of the training interactions (per user, rounded).
+"$AR" info "$S/a/autotrain" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+share, carved = d["test"] / (d["train"] + d["valid"] + d["test"]), d["valid"] / (d["train"] + d["valid"])
+assert abs(carved - share) < 0.02, (carved, share)' || fail "the carve is not the test split's share"
 grep -q "promotion to agent" "$S/a.log" || fail "no promotion evidence logged"
 "$AR" eval "$S/a/autotrain" --model mostpop --target valid --k 20 --json >"$S/mp.json"
 "$AR" agents --ledger "$L" --json >"$S/agents.json"
