@@ -242,11 +242,16 @@ static char *canonical(json_t *spec) {
     return s;
 }
 
-/* The model family of a spec: its "model", or "composite" for a blend, fuse, gate or stack. */
+/* The model family of a parsed spec: its "model", or "composite" for a blend, fuse, gate or
+ * stack. */
+static void family_of_json(json_t *spec, char *out, size_t cap) {
+    const char *m = json_string_value(json_object_get(spec, "model"));
+    snprintf(out, cap, "%s", m ? m : "composite");
+}
+
 static void family_of(const char *spec, char *out, size_t cap) {
     json_t *j = json_loads(spec, 0, NULL);
-    const char *m = json_string_value(json_object_get(j, "model"));
-    snprintf(out, cap, "%s", m ? m : "composite");
+    family_of_json(j, out, cap);
     json_decref(j);
 }
 
@@ -484,11 +489,11 @@ static ar_status at_perceive(void *self, ar_error *err) {
             json_is_object(c) && (json_object_get(c, "model") || json_object_get(c, "blend") ||
                                   json_object_get(c, "fuse") || json_object_get(c, "gate") ||
                                   json_object_get(c, "stack"));
+        family_of_json(c, taken[a->n_queue], sizeof taken[0]);
         json_decref(c);
         if (!is_spec || r->parent == a->run)
             continue;
         int dup = 0;
-        family_of(r->config, taken[a->n_queue], sizeof taken[0]);
         for (int j = 0; j < a->n_queue && !dup; j++)
             dup = strcmp(taken[j], taken[a->n_queue]) == 0;
         if (dup || !(a->queue[a->n_queue] = ar__strdup(r->config)))
