@@ -4,7 +4,9 @@
  * The loop (perceive -> decide -> execute -> feedback, see ar_agent_ops):
  *   perceive  profiles the dataset (its fingerprint) and reads the ledger: the best
  *             configuration of each of the nearest past dataset's best families is queued to
- *             be evaluated first, and the RL policy's state from its session warm-starts it.
+ *             be evaluated first, the RL policy's state from its session warm-starts it, and
+ *             the families whose seed noise past sessions measured as zero are known to have
+ *             none.
  *   decide    proposes candidates: transferred configurations, then points of the search space
  *             from the policy (random / TPE / RL), then -- after `search_fraction` of the
  *             budget -- model specs from the proposer (evolutionary or LLM) built on the
@@ -188,6 +190,7 @@ typedef struct autotrain {
     struct family {
         char name[32];
         double sd;     /* seed noise, NAN until measured */
+        int64_t sd_id; /* the ledger metric that measured it */
         ar__cost cost; /* of its trials that fitted (one whose fit was loaded is not one) */
     } fam[MAX_FAMILIES];
     int n_fam;
@@ -345,6 +348,7 @@ static struct family *family_get(autotrain *a, const char *name) {
     struct family *f = &a->fam[a->n_fam++];
     snprintf(f->name, sizeof f->name, "%s", name);
     f->sd = NAN;
+    f->sd_id = 0;
     f->cost = (ar__cost){0};
     return f;
 }
@@ -458,6 +462,44 @@ static double cold_seconds(autotrain *a, double seconds, json_t *loaded) {
 #define WARM_RUNS 256
 #define WARM_MAX 16
 
+/* The families whose seed noise past sessions measured as exactly zero on every dataset: their
+ * fit does not read the seed (EASE, ItemKNN, RP3beta), so a rerun with another seed would
+ * measure zero again and is not spent. A non-zero noise does not transfer: its size depends on
+ * the dataset. */
+static ar_status known_noise(autotrain *a, ar_error *err) {
+    ar_metric_list *ml = NULL;
+    if (ar_ledger_metrics(a->l, 0, "seed_noise_sd", &ml))
+        return ar__fail(err, AR_EIO, "ledger: %s", ar_ledger_errmsg(a->l));
+    for (size_t i = 0; i < ml->n; i++) {
+        ar_run_list *r = NULL;
+        if (ar_ledger_run_get(a->l, ml->v[i].run, &r) != AR_OK)
+            continue;
+        char name[32];
+        family_of(r->v[0].config, name, sizeof name);
+        struct family *f = strcmp(r->v[0].agent, "autotrain") == 0 ? family_get(a, name) : NULL;
+        ar_run_list_free(r);
+        if (f && ml->v[i].value != 0)
+            f->sd_id = -1; /* its fit reads the seed */
+        else if (f && f->sd_id == 0)
+            f->sd_id = ml->v[i].id;
+    }
+    ar_metric_list_free(ml);
+    char names[256] = "";
+    for (int i = 0; i < a->n_fam; i++) {
+        struct family *f = &a->fam[i];
+        size_t len = strlen(names);
+        if (f->sd_id <= 0) {
+            f->sd_id = 0;
+            continue;
+        }
+        f->sd = 0;
+        snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", f->name);
+    }
+    if (names[0])
+        logf_(a, "warm start: the seed noise of %s is zero, as past sessions measured it", names);
+    return AR_OK;
+}
+
 static ar_status at_perceive(void *self, ar_error *err) {
     autotrain *a = self;
     if (!a->o.warm_start)
@@ -510,6 +552,9 @@ static ar_status at_perceive(void *self, ar_error *err) {
               "warm start: the best configuration of %d model families of the nearest past "
               "dataset (at distance %.3f)",
               a->n_queue, nearest);
+    ar_status st = known_noise(a, err);
+    if (st)
+        return st;
     /* The nearest session's learned policy. */
     ar_kv_list *kv = NULL;
     if (parent && a->o.policy == AR_SEARCH_RL && ar_ledger_params(a->l, parent, &kv) == AR_OK) {
@@ -933,6 +978,7 @@ static ar_status seed_noise(autotrain *a, const char *spec, const ar_agent_outco
     struct family *f = family_get(a, fam);
     if (f && isfinite(f->sd)) {
         *sd = f->sd;
+        *evidence = f->sd_id;
         return AR_OK;
     }
     ar_agent_outcome again;
@@ -948,8 +994,10 @@ static ar_status seed_noise(autotrain *a, const char *spec, const ar_agent_outco
         logf_(a, "seed noise of %s: sd %.5f (two seeds: %.5f, %.5f)", fam, *sd, o->reward,
               again.reward);
     }
-    if (f)
+    if (f) {
         f->sd = *sd;
+        f->sd_id = *evidence;
+    }
     return AR_OK;
 }
 

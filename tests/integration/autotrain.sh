@@ -85,15 +85,22 @@ assert test and abs(test[0][0] - t["ndcg@20"]) < 1e-9, test
 PY
 
 # A second, similar dataset: the search starts from the best configuration of each of the
-# first one's best families, one trial each, in full.
+# first one's best families, one trial each, in full; a family whose seed noise the first
+# session measured as zero (its fit ignores the seed) is not rerun to measure it again.
 "$AR" autotrain "$S/b" --budget 10s --ledger "$L" --threads 1 --proposer none --no-test \
   --json >"$S/b.json" 2>"$S/b.log" || { cat "$S/b.log"; fail "warm autotrain failed"; }
-python3 - "$S/b.log" <<'PY' || { cat "$S/b.log"; fail "no warm start"; }
+python3 - "$S/a.log" "$S/b.log" <<'PY' || { cat "$S/b.log"; fail "no warm start"; }
 import re, sys
-log = open(sys.argv[1]).read()
+before, log = open(sys.argv[1]).read(), open(sys.argv[2]).read()
 n = int(re.search(r"warm start: the best configuration of (\d+) model families", log)[1])
 first = re.findall(r"trial +\d+ +(\S+) +fidelity 1\.00 .*search$", log, re.M)[:n]
 assert n >= 2 and len(set(first)) == n, (n, first)
+zero = {f for f, sd in re.findall(r"seed noise of (\S+): sd ([\d.]+)", before) if float(sd) == 0}
+if zero:
+    known = re.search(r"warm start: the seed noise of (.*) is zero", log)
+    assert known and set(known[1].split(", ")) == zero, (zero, known)
+    rerun = set(re.findall(r"trial +\d+ +(\S+) +fidelity .*seed-noise$", log, re.M))
+    assert not rerun & zero, (rerun, zero)
 PY
 
 # Bad input: a clear error, non-zero exit.
