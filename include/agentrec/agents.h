@@ -79,6 +79,10 @@ ar_status ar_search_create(const ar_space *s, ar_search_kind kind, uint64_t seed
 void ar_search_free(ar_search *q);
 /* Proposes the next point to evaluate. */
 ar_status ar_search_propose(ar_search *q, ar_point *out);
+/* The RL policy's next point within the arm of `like` (e.g. the incumbent's model family),
+ * for a caller that chooses the arm itself; the other policies, and a space without arms,
+ * propose as ar_search_propose does. */
+ar_status ar_search_propose_arm(ar_search *q, const ar_point *like, ar_point *out);
 /* Reports the reward of an evaluated point (higher is better; NAN marks a failed trial, which
  * the policy learns to avoid). Points need not come from propose (e.g. past runs). */
 ar_status ar_search_observe(ar_search *q, const ar_point *p, double reward);

@@ -694,8 +694,13 @@ static ar_status at_decide(void *self, int n, char **out, int *n_out, ar_error *
             }
         }
         if (!spec) {
-            ar_point p;
-            ar_status st = ar_search_propose(a->search, &p);
+            /* After a warm start the batch's first candidate comes from the champion's family,
+             * which the transferred configurations found (SMAC's intensification around the
+             * incumbent): they did the exploring a cold search begins with. */
+            ar_point p, champ;
+            int local = tries == 0 && a->n_queue && a->champ && spec_to_point(a, a->champ, &champ);
+            ar_status st = local ? ar_search_propose_arm(a->search, &champ, &p)
+                                 : ar_search_propose(a->search, &p);
             if (st)
                 return ar__fail(err, st, "search policy: %s", ar_strerror(st));
             spec = point_to_spec(a, &p);
@@ -1152,6 +1157,23 @@ static ar_status final_test(autotrain *a, ar_autotrain_result *res, ar_error *er
     return AR_OK;
 }
 
+/* A batch evaluated in full as one (the transferred configurations) reaches feedback best
+ * first: only its best sets a new best -- for the champion and for the policy's arms -- which
+ * in the queue's order would be whichever the past dataset liked most. */
+static double batch_reward(const ar_agent_outcome *o) {
+    return o->fidelity > 0 && o->ok ? o->reward : -INFINITY;
+}
+
+static void best_first(char **cand, ar_agent_outcome *out, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && batch_reward(&out[j]) > batch_reward(&out[j - 1]); j--) {
+            char *c = cand[j];
+            ar_agent_outcome o = out[j];
+            cand[j] = cand[j - 1], out[j] = out[j - 1];
+            cand[j - 1] = c, out[j - 1] = o;
+        }
+}
+
 static ar_status loop(autotrain *a, ar_autotrain_result *res, ar_error *err) {
     ar_status st = AR_OK;
     int n = a->o.batch;
@@ -1177,6 +1199,8 @@ static ar_status loop(autotrain *a, ar_autotrain_result *res, ar_error *err) {
         st = ar_successive_halving(got, minf, ETA, rung, &b, &hr);
         if (!st)
             st = b.st;
+        if (a->full_batch)
+            best_first(cand, out, got);
         for (int i = 0; i < got; i++) {
             if (!st && out[i].fidelity > 0)
                 st = at_feedback(a, cand[i], &out[i], err);

@@ -474,19 +474,8 @@ static int parabola_propose(ar_search *q, const obs *o, size_t n, int min_points
     return 1;
 }
 
-static ar_status rl_propose(ar_search *q, ar_point *pt) {
-    if (ar_rng_uniform(&q->rng) < RL_EXPLORE) {
-        ar_space_sample(q->s, &q->rng, pt);
-        return AR_OK;
-    }
-    if (q->arm < 0) {
-        if (q->n < N_STARTUP) {
-            ar_space_sample(q->s, &q->rng, pt);
-            return AR_OK;
-        }
-        return tpe_propose(q, q->o, q->n, pt);
-    }
-    int c = rl_pick_arm(q);
+/* A proposal within arm c. */
+static ar_status rl_propose_in(ar_search *q, int c, ar_point *pt) {
     obs *sub = ar__alloc_array(q->n, sizeof *sub);
     if (!sub)
         return AR_ENOMEM;
@@ -519,6 +508,21 @@ static ar_status rl_propose(ar_search *q, ar_point *pt) {
     return st;
 }
 
+static ar_status rl_propose(ar_search *q, ar_point *pt) {
+    if (ar_rng_uniform(&q->rng) < RL_EXPLORE) {
+        ar_space_sample(q->s, &q->rng, pt);
+        return AR_OK;
+    }
+    if (q->arm < 0) {
+        if (q->n < N_STARTUP) {
+            ar_space_sample(q->s, &q->rng, pt);
+            return AR_OK;
+        }
+        return tpe_propose(q, q->o, q->n, pt);
+    }
+    return rl_propose_in(q, rl_pick_arm(q), pt);
+}
+
 /* -- the interface ---------------------------------------------------------------------------- */
 
 ar_status ar_search_propose(ar_search *q, ar_point *out) {
@@ -537,6 +541,12 @@ ar_status ar_search_propose(ar_search *q, ar_point *out) {
     }
     ar_space_sample(q->s, &q->rng, out);
     return AR_OK;
+}
+
+ar_status ar_search_propose_arm(ar_search *q, const ar_point *like, ar_point *out) {
+    if (q->kind != AR_SEARCH_RL || q->arm < 0)
+        return ar_search_propose(q, out);
+    return rl_propose_in(q, (int)like->v[q->arm], out);
 }
 
 ar_status ar_search_observe(ar_search *q, const ar_point *p, double reward) {

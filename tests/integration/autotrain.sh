@@ -95,6 +95,11 @@ before, log = open(sys.argv[1]).read(), open(sys.argv[2]).read()
 n = int(re.search(r"warm start: the best configuration of (\d+) model families", log)[1])
 first = re.findall(r"trial +\d+ +(\S+) +fidelity 1\.00 .*search$", log, re.M)[:n]
 assert n >= 2 and len(set(first)) == n, (n, first)
+# That batch reaches feedback best first: one champion from it, no rerun for seed noise.
+lines = log.splitlines()
+trial = [i for i, l in enumerate(lines) if re.search(r"trial +\d+ ", l) and "probe" not in l]
+between = lines[trial[n - 1] + 1:trial[n]]
+assert sum("champion: adopted" in l for l in between) == 1, between
 zero = {f for f, sd in re.findall(r"seed noise of (\S+): sd ([\d.]+)", before) if float(sd) == 0}
 if zero:
     known = re.search(r"warm start: the seed noise of (.*) is zero", log)
