@@ -164,17 +164,20 @@ void ar_world_model_policy_free(ar_world_policy *p);
  *         + popularity_weight x ln(1 + popularity now) / ln(1 + the largest popularity now)
  *         + new_weight x [launched in the last new_days days]
  *         + brand_weight x (share of the customer's recent history in the item's brand),
- * each term in [0, 1], takes the best pool x k items by value and draws k of them without
- * replacement with weight exp(-rank / temperature) (Plackett-Luce, from the visit's RNG stream,
- * so serving stays deterministic; the propensities are exact given the quota below). With
- * tail_share > 0, round(tail_share x k) slots are kept for the long tail (the items outside the
- * top 20% of the showable items by popularity now): the first k minus that many positions are
- * drawn as above, then the rest from the best long-tail items not drawn yet while the slate
- * holds fewer long-tail items than the quota (popularity-aware re-ranking with an exposure
- * quota, as in Abdollahpouri, Burke and Mobasher 2019). Popularity is the run's (clicks
- * and purchases so far, refreshed daily), so a trend or a sold-out item is seen as it happens;
- * the draw keeps a returning customer from meeting the same slate at every visit. pool 1 is the
- * exact top k. The guardrails are applied afterwards by the world, as for any policy. */
+ * each term in [0, 1], and fills the slate position by position, each time from the best
+ * pool x k items by value that may go there -- not shown yet and breaking no brand rule of the
+ * world at that position (the world would repair a slate that broke one, filling the gaps with
+ * items the re-ranker did not choose) -- drawing one with weight exp(-rank / temperature) among
+ * them (Plackett-Luce, from the visit's RNG stream, so serving stays deterministic; the
+ * propensities are exact). With tail_share > 0, round(tail_share x k) slots are kept for the
+ * long tail (the items outside the top fifth of the catalogue by popularity now, as the world
+ * counts it): the first k minus that many positions are filled as above, then the long tail's
+ * best while the slate holds fewer long-tail items than the quota, then the rest from
+ * everything (popularity-aware re-ranking with an exposure quota, as in Abdollahpouri, Burke and
+ * Mobasher 2019). Popularity is the run's (clicks and purchases so far, refreshed daily), so a
+ * trend or a sold-out item is seen as it happens; the draw keeps a returning customer from
+ * meeting the same slate at every visit. pool 1 is the exact top k. The world still applies
+ * the guardrails afterwards, as for any policy. */
 typedef struct ar_world_serving {
     double model_weight;      /* >= 0 (default 1) */
     double popularity_weight; /* >= 0 (default 0) */
@@ -259,7 +262,8 @@ typedef enum ar_world_metric_id {
     AR_WM_MARGIN_PER_VISIT,
     AR_WM_NEW_COLLECTION_SHARE, /* share of impressions on items launched in the last new_days */
     AR_WM_NEW_COLLECTION_REVENUE_SHARE,
-    AR_WM_LONG_TAIL_SHARE, /* share of impressions outside the head (top 20% by prior sales) */
+    AR_WM_LONG_TAIL_SHARE, /* share of impressions outside the head (the top fifth of the
+                            * catalogue by popularity when the run started) */
     AR_WM_VIOLATIONS,      /* guardrail violations per visit in the served slates */
     AR_WM_N
 } ar_world_metric_id;

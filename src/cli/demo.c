@@ -90,6 +90,11 @@ typedef struct demo {
     int64_t session, prev_session;
     ar_dataset *ds;
     char hist_dir[512];
+    /* Online runs start the day after the history, in the state it left (the customers' and
+     * the stock's), never on the history's own days; each customer's revenue in the history is
+     * the A/B tests' CUPED covariate. */
+    ar_world_state *start;
+    double *covariate;
     demo_source *src;
     ar_world_eval_result base_res, oracle_res;
     double base_reward, oracle_reward, base_inner;
@@ -440,6 +445,8 @@ static int inner_score(demo *d, const ar_model *m, double *score, double *recall
 static int world_eval(demo *d, const ar_world_policy *p, int64_t visits, ar_world_eval_result *r) {
     ar_world_eval_options o = ar_world_eval_options_default();
     o.visits = visits;
+    o.start_day = ar_world_state_day(d->start);
+    o.state = d->start;
     o.confidence = 1 - d->obj.ab.alpha;
     o.n_threads = d->threads;
     ar_error err;
@@ -527,6 +534,47 @@ static int open_session(demo *d) {
     return 0;
 }
 
+/* The world as the history left it (re-simulated: deterministic, so a resumed session gets the
+ * same), and each customer's revenue in the history, read from its purchases. */
+static int setup_after_history(demo *d) {
+    ar_world_policy pop;
+    ar_world_policy_builtin(d->w, "popular", &pop);
+    int days = ar_world_config_days(d->cfg);
+    ar_error err;
+    if (ar_world_state_create(d->w, &pop, days, d->threads, &d->start, &err))
+        return cli_error("demo", "the world after its history: %s", err.msg);
+    int32_t nc = ar_world_n_customers(d->w), nu = ar_dataset_n_users(d->ds);
+    int32_t *cust_of = malloc((size_t)(nu > 0 ? nu : 1) * sizeof *cust_of);
+    d->covariate = calloc((size_t)nc, sizeof *d->covariate);
+    if (!cust_of || !d->covariate) {
+        free(cust_of);
+        return cli_error("demo", "out of memory");
+    }
+    for (int32_t u = 0; u < nu; u++)
+        cust_of[u] = -1;
+    for (int32_t c = 0; c < nc; c++) {
+        int32_t u = ar_dataset_lookup(d->ds, AR_USERS, ar_world_customer_id(d->w, c));
+        if (u >= 0)
+            cust_of[u] = c;
+    }
+    int purchase = -1;
+    for (int e = 0; e < ar_dataset_n_events(d->ds); e++)
+        if (strcmp(ar_dataset_event_name(d->ds, e), "purchase") == 0)
+            purchase = e;
+    ar_interactions in;
+    ar_dataset_interactions(d->ds, &in);
+    for (int64_t i = 0; purchase >= 0 && in.value && i < in.n; i++)
+        if (in.event[i] == purchase && cust_of[in.user[i]] >= 0)
+            d->covariate[cust_of[in.user[i]]] += in.value[i];
+    free(cust_of);
+    if (purchase < 0 || !in.value) { /* no revenue on record: no covariate */
+        free(d->covariate);
+        d->covariate = NULL;
+    }
+    say(d, "[setup] online runs start on day %d, in the state the history left\n", days);
+    return 0;
+}
+
 /* History: generated (and recorded) on the first run, reloaded from the artifact after. */
 static int setup_history(demo *d) {
     snprintf(d->hist_dir, sizeof d->hist_dir, "%s/history-%.8s", d->work, d->key);
@@ -603,7 +651,7 @@ static int setup_history(demo *d) {
         "valid events)\n",
         d->inner_name, (long long)ar_dataset_count(d->ds, AR_MASK_TRAIN),
         (long long)ar_dataset_count(d->ds, AR_MASK_VALID));
-    return 0;
+    return setup_after_history(d);
 }
 
 /* Logs a reference run (baseline or oracle) the first time. */
@@ -965,6 +1013,9 @@ static int candidate(demo *d, demo_candidate *c, int index) {
     }
     ar_world_objective obj = d->obj;
     obj.ab.salt = mix(d->seed * 0x100000001b3ull + (uint64_t)index);
+    obj.ab.start_day = ar_world_state_day(d->start);
+    obj.ab.state = d->start;
+    obj.ab.covariate = d->covariate;
     char variants[256], exp_name[96];
     snprintf(variants, sizeof variants,
              "[{\"name\":\"A\",\"run\":%lld,\"policy\":\"champion\"},{\"name\":\"B\",\"run\":%lld,"
@@ -1175,6 +1226,8 @@ static void demo_free(demo *d) {
     ar_model_free(d->champ_model);
     demo_source_free(d->src);
     ar_dataset_free(d->ds);
+    ar_world_state_free(d->start);
+    free(d->covariate);
     ar_world_free(d->w);
     ar_world_config_free(d->cfg);
     ar_free_array(d->obj_json);

@@ -12,6 +12,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "core/core.h"
+#include "sim/world_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@ typedef struct mpol {
     int serving;       /* 1: the re-ranker below, 0: top k by score, then popularity */
     ar_world_serving sv;
     struct {
-        float *scores, *aux;
+        float *scores, *aux, *tail;
         int32_t *hist, *top;
     } slot[MAX_SLOTS];
 } mpol;
@@ -68,39 +69,59 @@ static float select_kth(float *x, int32_t n, int32_t k) {
     return x[k];
 }
 
-/* Draws up to k of cand[0..n) (best first) without replacement, position j weighing
- * exp(-j / temperature); appends them to slate/propensity at *m. */
-static void draw(const mpol *p, ar_rng *rng, const int32_t *cand, int32_t n, int32_t k,
-                 double temperature, int32_t *slate, float *propensity, int32_t *m) {
-    double wt[AR_WORLD_MAX_SLATE], total = 0;
-    n = n < AR_WORLD_MAX_SLATE ? n : AR_WORLD_MAX_SLATE;
-    for (int32_t j = 0; j < n; j++)
-        total += wt[j] = exp(-(double)j / temperature);
-    for (int32_t got = 0; got < k && total > 0; got++) {
-        double u = ar_rng_uniform(rng) * total, acc = 0;
-        int32_t pick = -1;
-        for (int32_t j = 0; j < n; j++) {
-            if (wt[j] <= 0)
-                continue;
-            pick = j;
-            acc += wt[j];
-            if (u < acc)
-                break;
+/* Appends up to k items to slate/propensity at *m, in the order of vals (over the model's
+ * items, -INFINITY = not a candidate), each time from the first `want` candidates that may go
+ * at that position -- that break no brand rule there (the world would repair a slate that
+ * does, filling the gaps with items the re-ranker did not choose; a re-ranker that keeps to
+ * the rules keeps its choices, its long-tail quota among them): the best of them when
+ * temperature is 0, else one drawn with weight exp(-r / temperature) for the r-th of them.
+ * top has room for n_model_items entries. */
+static void pick(const mpol *p, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
+                 const float *vals, int32_t *top, int32_t want, int32_t k, double temperature,
+                 int32_t *slate, float *propensity, int32_t *m) {
+    want = want < AR_WORLD_MAX_SLATE ? want : AR_WORLD_MAX_SLATE;
+    want = want > 1 ? want : 1;
+    int32_t len = 0, n = 0;
+    for (int32_t got = 0; got < k; got++) {
+        double wt[AR_WORLD_MAX_SLATE], total = 0;
+        int32_t at[AR_WORLD_MAX_SLATE], r = 0;
+        for (int32_t j = 0; r < want; j++) {
+            if (j == n) { /* the list ran out (the rules turned it away): a longer one */
+                if (len == p->n_model_items)
+                    break;
+                len = len ? 4 * len : 4 * (want + k);
+                len = len < p->n_model_items ? len : p->n_model_items;
+                n = ar_topk(vals, p->n_model_items, NULL, 0, len, top);
+                while (n > 0 && vals[top[n - 1]] == -INFINITY)
+                    n--;
+                if (j >= n)
+                    break;
+            }
+            if (ar__world_allowed(w, v->segment, v->time, slate, *m, p->to_world[top[j]])) {
+                at[r] = j;
+                total += wt[r] = temperature > 0 ? exp(-(double)r / temperature) : (r == 0);
+                r++;
+            }
         }
-        if (pick < 0)
+        if (r == 0)
             break;
-        propensity[*m] = (float)(wt[pick] / total);
-        slate[(*m)++] = p->to_world[cand[pick]];
-        total -= wt[pick];
-        wt[pick] = 0;
+        double u = ar_rng_uniform(rng) * total, acc = 0;
+        int32_t c = 0;
+        if (temperature > 0)
+            for (c = 0; c < r - 1; c++)
+                if (u < (acc += wt[c]))
+                    break;
+        propensity[*m] = (float)(wt[c] / total);
+        slate[(*m)++] = p->to_world[top[at[c]]];
     }
 }
 
 /* The re-ranker (ar_world_serving): s holds the model's scores, -INFINITY for items that may
- * not be shown; aux and top have room for n_model_items + 1 entries. */
+ * not be shown; top and tail have room for n_model_items + 1 entries, aux for as many and for
+ * n_world_items + 1. */
 static ar_status rerank(const mpol *p, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
-                        float *s, float *aux, int32_t *top, int32_t *slate, float *propensity,
-                        int32_t *n_out) {
+                        float *s, float *aux, float *tail, int32_t *top, int32_t *slate,
+                        float *propensity, int32_t *n_out) {
     const ar_world_serving *sv = &p->sv;
     float smax = 0;
     double pmax = 0;
@@ -111,16 +132,24 @@ static ar_status rerank(const mpol *p, const ar_world *w, const ar_world_visit *
         smax = s[i] > smax ? s[i] : smax;
         double pop = (double)ar_world_run_popularity(v->run, p->to_world[i]);
         pmax = pop > pmax ? pop : pmax;
-        aux[n_ok++] = (float)pop;
+        n_ok++;
     }
     *n_out = 0;
     if (n_ok == 0)
         return AR_OK;
-    /* The head: the top 20% of the showable items by popularity now (the world's long tail is
-     * the rest of its catalogue by prior sales; the policy sees only what it sold so far). */
+    /* The head: the top fifth of the catalogue by popularity now, as the world counts its long
+     * tail (by popularity when its run started). Of the catalogue, not of the items the model
+     * can show: after a history logged by a popularity policy those are mostly head items, and
+     * their own bottom 80% would be too. */
     int32_t k = v->k < n_ok ? v->k : n_ok;
     int32_t n_tail_slots = (int32_t)floor(sv->tail_share * k + 0.5);
-    float head_min = n_tail_slots > 0 ? select_kth(aux, n_ok, n_ok - (n_ok + 4) / 5) : 0;
+    float head_min = 0;
+    if (n_tail_slots > 0) {
+        int32_t n = p->n_world_items;
+        for (int32_t wi = 0; wi < n; wi++)
+            aux[wi] = (float)ar_world_run_popularity(v->run, wi);
+        head_min = n > 0 ? select_kth(aux, n, n - n / 5) : 0;
+    }
     int brands[AR_WORLD_MAX_BRANDS] = {0}, nb = ar_world_n_brands(w), nh = 0;
     for (int32_t j = 0; j < v->n_history; j++) {
         int b = ar_world_item_brand(w, v->history[j]);
@@ -145,52 +174,23 @@ static ar_status rerank(const mpol *p, const ar_world *w, const ar_world_visit *
         s[i] = (float)x;
         aux[i] = n_tail_slots > 0 && (float)pop < head_min ? 1.0f : 0.0f; /* tail flag */
     }
-    /* The slate: k - quota drawn from everything, then the quota from the tail items not drawn
-     * yet, fewer when the draw already holds tail items. */
-    int32_t want = k * sv->pool;
-    want = want < AR_WORLD_MAX_SLATE ? want : AR_WORLD_MAX_SLATE;
-    want = want < n_ok ? want : n_ok;
-    int32_t got = ar_topk(s, p->n_model_items, NULL, 0, want, top), m = 0;
-    int32_t main_k = k - n_tail_slots;
-    if (sv->pool <= 1) {
-        for (; m < main_k && m < got; m++)
-            slate[m] = p->to_world[top[m]];
-    } else {
-        draw(p, rng, top, got, main_k, sv->temperature, slate, propensity, &m);
-    }
+    /* The slate: k - quota from everything, then the quota from the tail items (fewer when the
+     * first part holds some), then the rest from everything. */
+    double temp = sv->pool <= 1 ? 0 : sv->temperature;
+    int32_t m = 0, main_k = k - n_tail_slots;
+    pick(p, w, v, rng, s, top, k * sv->pool, main_k, temp, slate, propensity, &m);
     int32_t tail_in = 0;
     for (int32_t j = 0; j < m; j++)
-        for (int32_t i = 0; i < got; i++)
-            if (p->to_world[top[i]] == slate[j]) {
-                tail_in += aux[top[i]] > 0;
-                break;
-            }
-    int32_t need = k - m;
-    if (need > 0) {
-        /* Candidates for the rest: tail items first while the quota is short, by value. */
-        for (int32_t i = 0; i < p->n_model_items; i++) {
-            if (s[i] == -INFINITY)
-                continue;
-            int used = 0;
-            for (int32_t j = 0; j < m && !used; j++)
-                used = slate[j] == p->to_world[i];
-            if (used)
-                s[i] = -INFINITY;
-            else if (tail_in < n_tail_slots && aux[i] > 0)
-                s[i] += 1e6f; /* tail before head, value order within each */
-        }
-        int32_t want2 = need * sv->pool;
-        want2 = want2 < AR_WORLD_MAX_SLATE ? want2 : AR_WORLD_MAX_SLATE;
-        int32_t got2 = ar_topk(s, p->n_model_items, NULL, 0, want2, top);
-        while (got2 > 0 && s[top[got2 - 1]] == -INFINITY)
-            got2--;
-        if (sv->pool <= 1) {
-            for (int32_t j = 0; j < need && j < got2; j++)
-                slate[m++] = p->to_world[top[j]];
-        } else {
-            draw(p, rng, top, got2, need, sv->temperature, slate, propensity, &m);
-        }
+        tail_in += aux[p->to_model[slate[j]]] > 0;
+    if (tail_in < n_tail_slots) {
+        float *t = tail;
+        for (int32_t i = 0; i < p->n_model_items; i++)
+            t[i] = aux[i] > 0 ? s[i] : -INFINITY;
+        int32_t q = n_tail_slots - tail_in;
+        pick(p, w, v, rng, t, top, q * sv->pool, q, temp, slate, propensity, &m);
     }
+    if (m < k)
+        pick(p, w, v, rng, s, top, (k - m) * sv->pool, k - m, temp, slate, propensity, &m);
     *n_out = m;
     return AR_OK;
 }
@@ -210,8 +210,11 @@ static ar_status serve(void *ctx, const ar_world *w, const ar_world_visit *v, ar
         p->slot[t].scores = ar__alloc_array((size_t)p->n_model_items, sizeof(float));
         p->slot[t].hist = ar__alloc_array((size_t)p->n_world_items + 1, sizeof(int32_t));
         p->slot[t].top = ar__alloc_array((size_t)p->n_model_items + 1, sizeof(int32_t));
-        p->slot[t].aux = ar__alloc_array((size_t)p->n_model_items + 1, sizeof(float));
-        if (!p->slot[t].scores || !p->slot[t].hist || !p->slot[t].top || !p->slot[t].aux)
+        int32_t na = p->n_model_items > p->n_world_items ? p->n_model_items : p->n_world_items;
+        p->slot[t].aux = ar__alloc_array((size_t)na + 1, sizeof(float));
+        p->slot[t].tail = ar__alloc_array((size_t)p->n_model_items + 1, sizeof(float));
+        if (!p->slot[t].scores || !p->slot[t].hist || !p->slot[t].top || !p->slot[t].aux ||
+            !p->slot[t].tail)
             return AR_ENOMEM;
     }
     float *s = p->slot[t].scores;
@@ -241,7 +244,8 @@ static ar_status serve(void *ctx, const ar_world *w, const ar_world_visit *v, ar
             s[i] = -INFINITY;
     }
     if (p->serving)
-        return rerank(p, w, v, rng, s, p->slot[t].aux, top, slate, propensity, n_out);
+        return rerank(p, w, v, rng, s, p->slot[t].aux, p->slot[t].tail, top, slate, propensity,
+                      n_out);
     int32_t k = v->k < p->n_model_items ? v->k : p->n_model_items;
     int32_t got = ar_topk(s, p->n_model_items, NULL, 0, k, top);
     for (int32_t j = 0; j < got && s[top[j]] > 0; j++) {
@@ -269,6 +273,7 @@ void ar_world_model_policy_free(ar_world_policy *pol) {
         ar__free(p->slot[t].hist);
         ar__free(p->slot[t].top);
         ar__free(p->slot[t].aux);
+        ar__free(p->slot[t].tail);
     }
     ar__free(p->to_model);
     ar__free(p->to_world);

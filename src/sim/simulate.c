@@ -650,6 +650,40 @@ static ar_status emit(ar_builder *b, const ar_world *w, const visit_rec *v, cons
 
 /* Runs the simulation. res has o->n_arms entries (1 unless an A/B test); pol is arm 0's policy
  * when o->pols is NULL. Visits are counted against max_visits over all arms together. */
+typedef struct pop_rank {
+    int64_t pop;
+    int32_t item;
+} pop_rank;
+
+static int cmp_pop_rank(const void *a, const void *b) {
+    const pop_rank *x = a, *y = b;
+    if (x->pop != y->pop)
+        return x->pop > y->pop ? -1 : 1;
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+/* The head of a run: 1 for the top fifth of the catalogue by popularity when the run starts
+ * (ties: the lower index); the rest is its long tail. On day 0 that is the back-catalogue
+ * sales; after a logged history, what the history sold too -- as a shop measures its long
+ * tail by its own sales. NULL when out of memory. */
+static uint8_t *run_head(const ar_world_run *r) {
+    int32_t n = r->w->n_items;
+    pop_rank *pr = ar__alloc_array((size_t)n, sizeof *pr);
+    uint8_t *head = ar__calloc((size_t)n, 1);
+    if (pr && head) {
+        for (int32_t i = 0; i < n; i++)
+            pr[i] = (pop_rank){r->pop[i], i};
+        qsort(pr, (size_t)n, sizeof *pr, cmp_pop_rank);
+        for (int32_t i = 0; i < n / 5; i++)
+            head[pr[i].item] = 1;
+    } else {
+        ar__free(head);
+        head = NULL;
+    }
+    ar__free(pr);
+    return head;
+}
+
 static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const sim_opts *o,
                           ar_world_eval_result *res, ar_error *err) {
     const ar_world_config *cfg = &w->cfg;
@@ -669,9 +703,10 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
     db.s = ar__alloc_array((size_t)nc * (size_t)k, sizeof *db.s);
     db.per_rule = ar__alloc_array((size_t)nc * (size_t)(nr > 0 ? nr : 1), sizeof(int32_t));
     db.keys = ar__alloc_array((size_t)w->n_items, sizeof *db.keys);
+    uint8_t *head = r ? run_head(r) : NULL;
     ar_status st = AR_OK;
     int codes[4] = {AR_EVENT_IMPRESSION, AR_EVENT_CLICK, AR_EVENT_CART, AR_EVENT_PURCHASE};
-    if (!r || !db.v || !db.s || !db.per_rule || !db.keys) {
+    if (!r || !db.v || !db.s || !db.per_rule || !db.keys || !head) {
         st = ar__fail(err, AR_ENOMEM, "out of memory for the simulation state");
         goto done;
     }
@@ -735,7 +770,7 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
                 int is_new = v->t - w->launch[it] < new_window;
                 brand_imps[v->arm][w->brand[it]]++;
                 newimp += is_new;
-                tail += !w->head[it];
+                tail += !head[it];
                 clicks += s[j].clicked;
                 res_a->carts += s[j].carted;
                 if (s[j].bought) {
@@ -816,6 +851,7 @@ done:
         r = NULL;
     }
     run_free(r);
+    ar__free(head);
     ar__free(db.v);
     ar__free(db.s);
     ar__free(db.per_rule);

@@ -76,26 +76,14 @@ static int cmp_raw(const void *a, const void *b) {
     return (x->draw > y->draw) - (x->draw < y->draw);
 }
 
-typedef struct prior_rank {
-    float prior;
-    int32_t item;
-} prior_rank;
-
-static int cmp_prior(const void *a, const void *b) {
-    const prior_rank *x = a, *y = b;
-    if (x->prior != y->prior)
-        return x->prior > y->prior ? -1 : 1;
-    return (x->item > y->item) - (x->item < y->item);
-}
-
 void ar_world_free(ar_world *w) {
     if (!w)
         return;
-    void *arrays[] = {w->brand,   w->category,  w->collection, w->colour,  w->material,
-                      w->line,    w->exclusive, w->price,      w->margin,  w->markdown,
-                      w->quality, w->style,     w->prior,      w->stock,   w->launch,
-                      w->head,    w->item_ids,  w->segment,    w->region,  w->budget,
-                      w->rate,    w->taste,     w->brand_aff,  w->cat_aff, w->customer_ids};
+    void *arrays[] = {w->brand,    w->category,  w->collection, w->colour,      w->material,
+                      w->line,     w->exclusive, w->price,      w->margin,      w->markdown,
+                      w->quality,  w->style,     w->prior,      w->stock,       w->launch,
+                      w->item_ids, w->segment,   w->region,     w->budget,      w->rate,
+                      w->taste,    w->brand_aff, w->cat_aff,    w->customer_ids};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         ar__free(arrays[i]);
     ar__free(w);
@@ -169,9 +157,8 @@ static ar_status draw_items(ar_world *w, int n_threads) {
     draw_item *tmp = ar__alloc_array((size_t)n, sizeof *tmp);
     float *tstyle = ar__alloc_array((size_t)n * (size_t)dims, sizeof *tstyle);
     raw_item *order = ar__alloc_array((size_t)n, sizeof *order);
-    prior_rank *pr = ar__alloc_array((size_t)n, sizeof *pr);
     ar_status st = AR_ENOMEM;
-    if (!tmp || !tstyle || !order || !pr)
+    if (!tmp || !tstyle || !order)
         goto done;
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (int32_t d = 0; d < n; d++)
@@ -200,19 +187,12 @@ static ar_status draw_items(ar_world *w, int n_threads) {
         memcpy(w->style + (size_t)i * dims, tstyle + (size_t)order[i].draw * dims,
                sizeof(float) * (size_t)dims);
         snprintf(w->item_ids + (size_t)i * W_ID_LEN, W_ID_LEN, "i%07d", (int)i);
-        pr[i].prior = it->prior;
-        pr[i].item = i;
     }
-    qsort(pr, (size_t)n, sizeof *pr, cmp_prior);
-    int32_t n_head = n / 5;
-    for (int32_t i = 0; i < n_head; i++)
-        w->head[pr[i].item] = 1;
     st = AR_OK;
 done:
     ar__free(tmp);
     ar__free(tstyle);
     ar__free(order);
-    ar__free(pr);
     return st;
 }
 
@@ -267,7 +247,6 @@ ar_status ar_world_create(const ar_world_config *cfg, uint64_t seed, int n_threa
     w->style = ar__alloc_array(ni * d, sizeof(float));
     w->stock = ar__alloc_array(ni, sizeof(int32_t));
     w->launch = ar__alloc_array(ni, sizeof(int64_t));
-    w->head = ar__calloc(ni, 1);
     w->item_ids = ar__alloc_array(ni, W_ID_LEN);
     w->segment = ar__alloc_array(nc, 1);
     w->region = ar__alloc_array(nc, 1);
@@ -279,9 +258,8 @@ ar_status ar_world_create(const ar_world_config *cfg, uint64_t seed, int n_threa
     w->customer_ids = ar__alloc_array(nc, W_ID_LEN);
     if (!w->brand || !w->category || !w->collection || !w->colour || !w->material || !w->line ||
         !w->exclusive || !w->price || !w->margin || !w->markdown || !w->quality || !w->prior ||
-        !w->style || !w->stock || !w->launch || !w->head || !w->item_ids || !w->segment ||
-        !w->region || !w->budget || !w->rate || !w->taste || !w->brand_aff || !w->cat_aff ||
-        !w->customer_ids) {
+        !w->style || !w->stock || !w->launch || !w->item_ids || !w->segment || !w->region ||
+        !w->budget || !w->rate || !w->taste || !w->brand_aff || !w->cat_aff || !w->customer_ids) {
         ar_world_free(w);
         return ar__fail(err, AR_ENOMEM, "out of memory for %d items and %d customers",
                         (int)cfg->items, (int)cfg->customers);
@@ -434,8 +412,8 @@ int32_t ar_world_guardrail_count(const ar_world *w, int segment, int64_t time, c
     return total;
 }
 
-static int allowed(const ar_world *w, int segment, int64_t time, const int32_t *out, int32_t j,
-                   int32_t item) {
+int ar__world_allowed(const ar_world *w, int segment, int64_t time, const int32_t *out, int32_t j,
+                      int32_t item) {
     if (item < 0 || item >= w->n_items)
         return 0;
     for (int32_t i = 0; i < j; i++)
@@ -454,10 +432,10 @@ int32_t ar_world_guardrail_repair(const ar_world *w, int segment, int64_t time,
     for (; j < k; j++) {
         int32_t got = -1, src = -1;
         for (int32_t i = 0; i < n && got < 0; i++)
-            if (allowed(w, segment, time, out, j, slate[i]))
+            if (ar__world_allowed(w, segment, time, out, j, slate[i]))
                 got = slate[i], src = i;
         for (int32_t i = 0; fill && i < n_fill && got < 0; i++)
-            if (allowed(w, segment, time, out, j, fill[i]))
+            if (ar__world_allowed(w, segment, time, out, j, fill[i]))
                 got = fill[i];
         if (got < 0)
             break;

@@ -112,7 +112,6 @@ struct ar_world {
     float *price, *margin, *markdown, *quality, *style, *prior;
     int32_t *stock;
     int64_t *launch;
-    uint8_t *head;  /* 1 for the top 20% of items by prior sales */
     char *item_ids; /* n_items x W_ID_LEN */
     /* customers */
     uint8_t *segment, *region;
@@ -178,6 +177,11 @@ ar_status ar__world_simulate_ab(const ar_world *w, const ar_world_policy *const 
                                 int n_threads, ar_progress_fn progress, void *progress_data,
                                 double *cust, ar_world_eval_result res[2], ar__wacc acc[2][AR_WM_N],
                                 ar__wacc reward[2], ar_error *err);
+
+/* Whether item may go at position j of out[0..j): not already there, and breaking no brand rule
+ * (world.c; what ar_world_guardrail_repair places by). */
+int ar__world_allowed(const ar_world *w, int segment, int64_t time, const int32_t *out, int32_t j,
+                      int32_t item);
 
 /* CUPED for a ratio metric (abtest.c; Deng et al. 2013): customer c, in arm arm[c], has the
  * total y[c * stride] over visits[c * stride] visits (customers with none are skipped) and the

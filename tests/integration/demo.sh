@@ -2,7 +2,9 @@
 # `agentrec demo` end to end on docs/examples/world-small.json: the agent loop under a short
 # budget, killed midway (kill -9) and resumed from its ledger; checks the --json contract,
 # that no guardrail violation was shown, that decisions carry their evidence and are never
-# redone, and the issue's bar (champion >= 1.2x popularity with non-overlapping intervals).
+# redone, and the issue's bar (champion >= 1.2x popularity with non-overlapping intervals) --
+# there and, on the release build, on world-launch with another seed than its own (a run
+# bounded by its number of candidates, so its result does not depend on the machine's speed).
 # usage: demo.sh AGENTREC SOURCE_DIR SCRATCH_DIR
 set -euo pipefail
 AR=$1 SRC=$2 S=$3
@@ -85,16 +87,27 @@ PY
 
 # The bar of issue 7 on this world: an accuracy claim, checked on the release build (under ASan
 # the same wall-clock budget buys a fraction of the decisions).
-python3 - demo.json "${AR_SANITIZED:-}" <<'PY'
+bar() {
+  python3 - "$1" "${AR_SANITIZED:-}" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 b, c = d["baseline"]["revenue_per_visit"], d["champion"]["revenue_per_visit"]
-ok = c["mean"] >= 1.2 * b["mean"] and c["ci_low"] > b["ci_high"]
-print("champion %.2f [%.2f, %.2f] vs popular %.2f [%.2f, %.2f]" %
-      (c["mean"], c["ci_low"], c["ci_high"], b["mean"], b["ci_low"], b["ci_high"]))
+ok = c["mean"] >= 1.2 * b["mean"] and c["ci_low"] > b["ci_high"] and d["violations"] == 0
+print("%s: champion %.2f [%.2f, %.2f] vs popular %.2f [%.2f, %.2f]" %
+      (d["world"], c["mean"], c["ci_low"], c["ci_high"], b["mean"], b["ci_low"], b["ci_high"]))
 if sys.argv[2]:
     print("sanitized build: the bar is not checked here (release checks it)")
     sys.exit(0)
 sys.exit(0 if ok else 1)
 PY
+}
+bar demo.json
+
+# Another world and seed, on the release build only (the sanitized one is several times slower).
+if [ -z "${AR_SANITIZED:-}" ]; then
+  "$AR" demo --world "$SRC/docs/examples/world-launch.json" --seed 12 --max-candidates 2 \
+    --budget 10m --ledger "$S/launch.db" --work "$S/launch" --threads 2 --json >launch.txt
+  tail -n 1 launch.txt >launch.json
+  bar launch.json
+fi
 echo "demo.sh: all checks passed"

@@ -496,6 +496,65 @@ static void test_start_day(void **state) {
     ar_world_free(w);
 }
 
+/* Serves the k most popular launched items from index `first` on (the late collection). */
+static ar_status serve_late(void *ctx, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
+                            int32_t *slate, float *prop, int32_t *n_out) {
+    (void)w, (void)rng, (void)prop;
+    int32_t first = *(const int32_t *)ctx;
+    *n_out = 0;
+    for (int32_t i = first; i < v->n_candidates; i++) { /* insertion into the top k */
+        int32_t j = *n_out < v->k ? (*n_out)++ : v->k;
+        for (; j > 0 &&
+               ar_world_run_popularity(v->run, i) > ar_world_run_popularity(v->run, slate[j - 1]);
+             j--)
+            if (j < v->k)
+                slate[j] = slate[j - 1];
+        if (j < v->k)
+            slate[j] = i;
+    }
+    return AR_OK;
+}
+
+/* The long tail is the catalogue outside the top fifth by popularity when a run starts: on day 0
+ * the back-catalogue sales, after a history what it sold too. A collection launched on day 1
+ * has no back-catalogue sales, all tail on day 0; after 30 days in which it was all the shop
+ * showed, its best sellers are the head. */
+static void test_long_tail_after_history(void **state) {
+    (void)state;
+    static const char json[] =
+        "{\"customers\": 300, \"items\": 200, \"slate_size\": 6, \"style_dims\": 4,"
+        " \"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\"},"
+        "   {\"name\": \"C\", \"tier\": \"premium\"}], \"categories\": [{\"name\": \"bags\"}],"
+        "  \"collections\": [{\"name\": \"core\", \"launch_day\": -100},"
+        "                    {\"name\": \"drop\", \"launch_day\": 1, \"share\": 0.3}]},"
+        " \"segments\": [{\"name\": \"new\", \"visits_per_day\": 0.5}]}";
+    ar_world *w = make_world(json, 4, 1);
+    int32_t first = ar_world_n_items(w);
+    while (first > 0 && ar_world_item_launch(w, first - 1) > ar_world_item_launch(w, 0))
+        first--; /* items are indexed in launch order */
+    assert_true(first < ar_world_n_items(w));
+    ar_world_policy late = {"late", &first, serve_late};
+    ar_error err;
+    ar_world_state *st;
+    assert_int_equal(ar_world_state_create(w, &late, 30, 1, &st, &err), AR_OK);
+    ar_world_eval_options o = ar_world_eval_options_default();
+    o.visits = 1000;
+    o.n_threads = 1;
+    o.start_day = 1; /* the drop's launch, from the initial state: all tail */
+    ar_world_eval_result day1, after;
+    assert_int_equal(ar_world_eval(w, &late, &o, &day1, &err), AR_OK);
+    assert_true(day1.metric[AR_WM_LONG_TAIL_SHARE].mean == 1.0);
+    o.start_day = 30;
+    o.state = st;
+    assert_int_equal(ar_world_eval(w, &late, &o, &after, &err), AR_OK);
+    print_message("long-tail share of the drop's best sellers: %.3f on day 1, %.3f after 30 days\n",
+                  day1.metric[AR_WM_LONG_TAIL_SHARE].mean,
+                  after.metric[AR_WM_LONG_TAIL_SHARE].mean);
+    assert_true(after.metric[AR_WM_LONG_TAIL_SHARE].mean < 0.9); /* 1 by back-catalogue sales */
+    ar_world_state_free(st);
+    ar_world_free(w);
+}
+
 static void test_stats(void **state) {
     (void)state;
     ar_world *w = make_world(small_json, 2, 0);
@@ -516,7 +575,7 @@ int main(void) {
         cmocka_unit_test(test_world_deterministic), cmocka_unit_test(test_guardrails),
         cmocka_unit_test(test_policy_callback),     cmocka_unit_test(test_run_deterministic),
         cmocka_unit_test(test_policy_ordering),     cmocka_unit_test(test_stats),
-        cmocka_unit_test(test_start_day),
+        cmocka_unit_test(test_start_day),           cmocka_unit_test(test_long_tail_after_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
