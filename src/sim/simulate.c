@@ -650,30 +650,18 @@ static ar_status emit(ar_builder *b, const ar_world *w, const visit_rec *v, cons
 
 /* Runs the simulation. res has o->n_arms entries (1 unless an A/B test); pol is arm 0's policy
  * when o->pols is NULL. Visits are counted against max_visits over all arms together. */
-typedef struct pop_rank {
-    int64_t pop;
-    int32_t item;
-} pop_rank;
-
-static int cmp_pop_rank(const void *a, const void *b) {
-    const pop_rank *x = a, *y = b;
-    if (x->pop != y->pop)
-        return x->pop > y->pop ? -1 : 1;
-    return (x->item > y->item) - (x->item < y->item);
-}
-
 /* The head of a run: 1 for the top fifth of the catalogue by popularity when the run starts
  * (ties: the lower index); the rest is its long tail. On day 0 that is the back-catalogue
  * sales; after a logged history, what the history sold too -- as a shop measures its long
  * tail by its own sales. NULL when out of memory. */
 static uint8_t *run_head(const ar_world_run *r) {
     int32_t n = r->w->n_items;
-    pop_rank *pr = ar__alloc_array((size_t)n, sizeof *pr);
+    pop_key *pr = ar__alloc_array((size_t)n, sizeof *pr);
     uint8_t *head = ar__calloc((size_t)n, 1);
     if (pr && head) {
         for (int32_t i = 0; i < n; i++)
-            pr[i] = (pop_rank){r->pop[i], i};
-        qsort(pr, (size_t)n, sizeof *pr, cmp_pop_rank);
+            pr[i] = (pop_key){r->pop[i], i};
+        qsort(pr, (size_t)n, sizeof *pr, cmp_pop);
         for (int32_t i = 0; i < n / 5; i++)
             head[pr[i].item] = 1;
     } else {
