@@ -204,6 +204,9 @@ ar_status ar_world_model_policy_serving(const ar_world *w, const ar_model *m, ar
 int32_t ar_world_run_stock(const ar_world_run *r, int32_t item);
 /* Clicks plus purchases so far (with back-catalogue sales for items launched before day 0). */
 int64_t ar_world_run_popularity(const ar_world_run *r, int32_t item);
+/* 1 when the item is in the long tail: outside the top fifth of the catalogue by popularity at
+ * the start of the day (what the world counts a run's long-tail share by, at its first day). */
+int ar_world_run_in_tail(const ar_world_run *r, int32_t item);
 
 /* -- Guardrails -------------------------------------------------------------------------------
  * Declarative brand rules from the config. The world applies them as a hard filter to every

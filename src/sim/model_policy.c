@@ -42,33 +42,6 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The k-th smallest of x[0..n) (0-based; x is reordered). Hoare's selection. */
-static float select_kth(float *x, int32_t n, int32_t k) {
-    int32_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        float piv = x[lo + (hi - lo) / 2];
-        int32_t i = lo, j = hi;
-        while (i <= j) {
-            while (x[i] < piv)
-                i++;
-            while (x[j] > piv)
-                j--;
-            if (i <= j) {
-                float t = x[i];
-                x[i++] = x[j];
-                x[j--] = t;
-            }
-        }
-        if (k <= j)
-            hi = j;
-        else if (k >= i)
-            lo = i;
-        else
-            break;
-    }
-    return x[k];
-}
-
 /* Appends up to k items to slate/propensity at *m, in the order of vals (over the model's
  * items, -INFINITY = not a candidate), each time from the first `want` candidates that may go
  * at that position -- that break no brand rule there (the world would repair a slate that
@@ -117,8 +90,7 @@ static void pick(const mpol *p, const ar_world *w, const ar_world_visit *v, ar_r
 }
 
 /* The re-ranker (ar_world_serving): s holds the model's scores, -INFINITY for items that may
- * not be shown; top and tail have room for n_model_items + 1 entries, aux for as many and for
- * n_world_items + 1. */
+ * not be shown; top, aux and tail have room for n_model_items + 1 entries. */
 static ar_status rerank(const mpol *p, const ar_world *w, const ar_world_visit *v, ar_rng *rng,
                         float *s, float *aux, float *tail, int32_t *top, int32_t *slate,
                         float *propensity, int32_t *n_out) {
@@ -137,19 +109,8 @@ static ar_status rerank(const mpol *p, const ar_world *w, const ar_world_visit *
     *n_out = 0;
     if (n_ok == 0)
         return AR_OK;
-    /* The head: the top fifth of the catalogue by popularity now, as the world counts its long
-     * tail (by popularity when its run started). Of the catalogue, not of the items the model
-     * can show: after a history logged by a popularity policy those are mostly head items, and
-     * their own bottom 80% would be too. */
     int32_t k = v->k < n_ok ? v->k : n_ok;
     int32_t n_tail_slots = (int32_t)floor(sv->tail_share * k + 0.5);
-    float head_min = 0;
-    if (n_tail_slots > 0) {
-        int32_t n = p->n_world_items;
-        for (int32_t wi = 0; wi < n; wi++)
-            aux[wi] = (float)ar_world_run_popularity(v->run, wi);
-        head_min = n > 0 ? select_kth(aux, n, n - n / 5) : 0;
-    }
     int brands[AR_WORLD_MAX_BRANDS] = {0}, nb = ar_world_n_brands(w), nh = 0;
     for (int32_t j = 0; j < v->n_history; j++) {
         int b = ar_world_item_brand(w, v->history[j]);
@@ -172,7 +133,10 @@ static ar_status rerank(const mpol *p, const ar_world *w, const ar_world_visit *
         if (sv->brand_weight > 0 && nh > 0)
             x += sv->brand_weight * brands[ar_world_item_brand(w, wi)] / (double)nh;
         s[i] = (float)x;
-        aux[i] = n_tail_slots > 0 && (float)pop < head_min ? 1.0f : 0.0f; /* tail flag */
+        /* The long tail as the world counts it: outside the catalogue's top fifth by popularity
+         * (of the catalogue, not of the items the model can show: after a history logged by a
+         * popularity policy those are mostly head items, and their own bottom 80% would be). */
+        aux[i] = n_tail_slots > 0 && ar_world_run_in_tail(v->run, wi) ? 1.0f : 0.0f;
     }
     /* The slate: k - quota from everything, then the quota from the tail items (fewer when the
      * first part holds some), then the rest from everything. */
@@ -210,8 +174,7 @@ static ar_status serve(void *ctx, const ar_world *w, const ar_world_visit *v, ar
         p->slot[t].scores = ar__alloc_array((size_t)p->n_model_items, sizeof(float));
         p->slot[t].hist = ar__alloc_array((size_t)p->n_world_items + 1, sizeof(int32_t));
         p->slot[t].top = ar__alloc_array((size_t)p->n_model_items + 1, sizeof(int32_t));
-        int32_t na = p->n_model_items > p->n_world_items ? p->n_model_items : p->n_world_items;
-        p->slot[t].aux = ar__alloc_array((size_t)na + 1, sizeof(float));
+        p->slot[t].aux = ar__alloc_array((size_t)p->n_model_items + 1, sizeof(float));
         p->slot[t].tail = ar__alloc_array((size_t)p->n_model_items + 1, sizeof(float));
         if (!p->slot[t].scores || !p->slot[t].hist || !p->slot[t].top || !p->slot[t].aux ||
             !p->slot[t].tail)

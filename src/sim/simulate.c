@@ -104,7 +104,8 @@ static ar_world_run *run_create(const ar_world *w) {
 }
 
 /* A copy of src (a state to start a run from): everything a run changes. The per-day fields
- * (day, time0, n_candidates, the popularity order) are derived by run_start_day, not copied. */
+ * (day, time0, n_candidates, the popularity order, the head) are derived by run_start_day, not
+ * copied. */
 static ar_world_run *run_clone(const ar_world_run *src) {
     const ar_world *w = src->w;
     ar_world_run *r = run_create(w);
@@ -134,24 +135,28 @@ static int cmp_pop(const void *a, const void *b) {
     return (x->item > y->item) - (x->item < y->item);
 }
 
-/* Starts day d: launched items, popularity order (scratch: n_items pop_keys). */
+/* Starts day d: launched items, popularity order, the head. scratch (n_items pop_keys) is left
+ * holding the whole catalogue by popularity (ties: the lower index). */
 static void run_start_day(ar_world_run *r, int day, pop_key *scratch) {
     const ar_world *w = r->w;
     r->day = day;
     r->time0 = w->cfg.start_time + (int64_t)day * W_DAY;
-    int32_t n = 0;
-    while (n < w->n_items && w->launch[n] <= r->time0)
+    int32_t n = 0, ni = w->n_items;
+    while (n < ni && w->launch[n] <= r->time0)
         n++;
     r->n_candidates = n;
-    for (int32_t i = 0; i < n; i++)
+    for (int32_t i = 0; i < ni; i++)
         scratch[i].pop = r->pop[i], scratch[i].item = i;
-    qsort(scratch, (size_t)n, sizeof *scratch, cmp_pop);
+    qsort(scratch, (size_t)ni, sizeof *scratch, cmp_pop);
+    r->head_min = ni / 5 ? scratch[ni / 5 - 1].pop : INT64_MAX;
     double cum = 0;
-    for (int32_t i = 0; i < n; i++) {
+    for (int32_t i = 0, m = 0; i < ni; i++) {
         int32_t it = scratch[i].item;
-        r->pop_order[i] = it;
+        if (it >= n)
+            continue; /* not launched yet */
+        r->pop_order[m] = it;
         cum += r->stock[it] > 0 ? (double)r->pop[it] + 1.0 : 0.0;
-        r->pop_cum[i] = cum;
+        r->pop_cum[m++] = cum;
     }
 }
 
@@ -161,6 +166,10 @@ int32_t ar_world_run_stock(const ar_world_run *r, int32_t item) {
 
 int64_t ar_world_run_popularity(const ar_world_run *r, int32_t item) {
     return item < 0 || item >= r->w->n_items ? 0 : r->pop[item];
+}
+
+int ar_world_run_in_tail(const ar_world_run *r, int32_t item) {
+    return ar_world_run_popularity(r, item) < r->head_min;
 }
 
 /* -- The response model ----------------------------------------------------------------------- */
@@ -650,28 +659,6 @@ static ar_status emit(ar_builder *b, const ar_world *w, const visit_rec *v, cons
 
 /* Runs the simulation. res has o->n_arms entries (1 unless an A/B test); pol is arm 0's policy
  * when o->pols is NULL. Visits are counted against max_visits over all arms together. */
-/* The head of a run: 1 for the top fifth of the catalogue by popularity when the run starts
- * (ties: the lower index); the rest is its long tail. On day 0 that is the back-catalogue
- * sales; after a logged history, what the history sold too -- as a shop measures its long
- * tail by its own sales. NULL when out of memory. */
-static uint8_t *run_head(const ar_world_run *r) {
-    int32_t n = r->w->n_items;
-    pop_key *pr = ar__alloc_array((size_t)n, sizeof *pr);
-    uint8_t *head = ar__calloc((size_t)n, 1);
-    if (pr && head) {
-        for (int32_t i = 0; i < n; i++)
-            pr[i] = (pop_key){r->pop[i], i};
-        qsort(pr, (size_t)n, sizeof *pr, cmp_pop);
-        for (int32_t i = 0; i < n / 5; i++)
-            head[pr[i].item] = 1;
-    } else {
-        ar__free(head);
-        head = NULL;
-    }
-    ar__free(pr);
-    return head;
-}
-
 static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const sim_opts *o,
                           ar_world_eval_result *res, ar_error *err) {
     const ar_world_config *cfg = &w->cfg;
@@ -691,7 +678,7 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
     db.s = ar__alloc_array((size_t)nc * (size_t)k, sizeof *db.s);
     db.per_rule = ar__alloc_array((size_t)nc * (size_t)(nr > 0 ? nr : 1), sizeof(int32_t));
     db.keys = ar__alloc_array((size_t)w->n_items, sizeof *db.keys);
-    uint8_t *head = r ? run_head(r) : NULL;
+    uint8_t *head = ar__calloc((size_t)w->n_items, 1);
     ar_status st = AR_OK;
     int codes[4] = {AR_EVENT_IMPRESSION, AR_EVENT_CLICK, AR_EVENT_CART, AR_EVENT_PURCHASE};
     if (!r || !db.v || !db.s || !db.per_rule || !db.keys || !head) {
@@ -708,6 +695,11 @@ static ar_status simulate(const ar_world *w, const ar_world_policy *pol, const s
     int day = o->first_day, end = o->first_day + o->days;
     for (; day < end && (o->max_visits == 0 || total_visits < o->max_visits); day++) {
         run_start_day(r, day, db.keys);
+        /* The head the run's long-tail share counts by: the top fifth of the catalogue by
+         * popularity when it starts (back-catalogue sales on day 0; after a logged history,
+         * what the history sold too -- as a shop counts its long tail by its own sales). */
+        for (int32_t i = 0; day == o->first_day && i < w->n_items / 5; i++)
+            head[db.keys[i].item] = 1;
         /* Who visits today, in customer order. */
         int32_t nv = 0;
         for (int32_t c = 0; c < nc; c++) {

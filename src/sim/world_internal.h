@@ -132,6 +132,7 @@ struct ar_world_run {
     int64_t *pop;
     int32_t *pop_order; /* candidates by popularity (ties: lower index), refreshed daily */
     double *pop_cum;    /* cumulative popularity weights along pop_order (0 when sold out) */
+    int64_t head_min;   /* the popularity of the head's last item (top fifth), refreshed daily */
     float *taste;       /* drifting tastes, n_customers x dims */
     int32_t *history;   /* n_customers x W_HISTORY ring */
     uint8_t *n_hist, *hist_pos;
