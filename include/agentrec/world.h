@@ -170,9 +170,9 @@ void ar_world_model_policy_free(ar_world_policy *p);
  * items the re-ranker did not choose) -- drawing one with weight exp(-rank / temperature) among
  * them (Plackett-Luce, from the visit's RNG stream, so serving stays deterministic; the
  * propensities are exact). With tail_share > 0, round(tail_share x k) slots are kept for the
- * long tail (the items outside the top fifth of the catalogue by popularity, ar_world_run_in_tail, as the world
- * counts it): the first k minus that many positions are filled as above, then the long tail's
- * best while the slate holds fewer long-tail items than the quota, then the rest from
+ * long tail (the items outside the top fifth of the catalogue by popularity, ar_world_run_in_tail,
+ * as the world counts it): the first k minus that many positions are filled as above, then the long
+ * tail's best while the slate holds fewer long-tail items than the quota, then the rest from
  * everything (popularity-aware re-ranking with an exposure quota, as in Abdollahpouri, Burke and
  * Mobasher 2019). Popularity is the run's (clicks and purchases so far, refreshed daily), so a
  * trend or a sold-out item is seen as it happens; the draw keeps a returning customer from
