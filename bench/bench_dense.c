@@ -97,7 +97,8 @@ int main(int argc, char **argv) {
           *v = malloc((size_t)x->n_cols * k * sizeof *v);
     const char *names[2] = {"cg (3 steps)", "exact"};
     for (int solver = 0; solver < 2; solver++) {
-        ar__ials_cfg c = {k, 0.0f, 0.01f, 0.005f, 1.0f, solver ? AR__IALS_EXACT : AR__IALS_CG, 3};
+        ar__ials_cfg c = {k, 0.0f, 0.01f, 0.005f, 1.0f, solver ? AR__IALS_EXACT : AR__IALS_CG,
+                          3, 0};
         randomize(w, (size_t)x->n_rows * k, 1);
         randomize(v, (size_t)x->n_cols * k, 2);
         double flops = ar__ials_solve_flops(&c, x) + ar__ials_solve_flops(&c, xt);

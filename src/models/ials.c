@@ -88,8 +88,6 @@ typedef struct state {
     float *w, *v, *g;
 } state;
 
-/* Rows per CG block (one sgemm each for the Gramian products). */
-#define BLOCK 64
 /* Users per scoring sgemm. */
 #define SCORE_BLOCK 256
 
@@ -158,12 +156,9 @@ void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float
  * padded with zero observations, which add exact zeros. A lane's arithmetic never depends on
  * the other lanes, so a row's solution is the same whichever batch and thread it falls in. */
 
-#define LANES 8 /* lanes_gather's transpose is 8 x 8 */
-typedef float lv __attribute__((vector_size(LANES * sizeof(float)), may_alias));
-
-/* GCC: the lane kernels are compiled for AVX2 with FMA (x86-64-v3) and the baseline, with
- * multiply-adds contracted (the machine picks the clone, so results still ignore the thread
- * count); sqrtf is free to vectorise everywhere (the library builds with -fno-math-errno). */
+/* GCC: the lane kernels are compiled with multiply-adds contracted (the machine picks the
+ * width and the clone, never the thread count, so results still ignore the thread count);
+ * sqrtf is free to vectorise everywhere (the library builds with -fno-math-errno). */
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
 #define LANE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #pragma GCC push_options
@@ -172,390 +167,251 @@ typedef float lv __attribute__((vector_size(LANES * sizeof(float)), may_alias));
 #else
 #define LANE_CLONES AR__SIMD_CLONES
 #endif
+/* With AVX-512 (GCC or clang on x86-64 Linux), a second copy runs 16 lanes: twice the work per
+ * instruction of the 8-lane AVX2 copy, with the same per-lane arithmetic. */
+#if defined(__x86_64__) && defined(__linux__) &&                                                   \
+    ((defined(__GNUC__) && !defined(__clang__)) || (defined(__clang__) && __clang_major__ >= 14))
+#define HAVE_LANES16 1
+#define AVX512_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#endif
 #define TRI(i) ((size_t)(i) * ((size_t)(i) + 1) / 2)
 /* Observations gathered at a time per lane. */
 #define CHUNK 32
-
-/* out[q * 3 + r] = sum_{p < n} x[q][p * stride] * y[r][p * stride], q < 4, r < 3: the register
- * block of both the Gram update and the Cholesky factorisation (12 accumulators, 7 loads per
- * 12 multiply-adds). */
-static inline void kernel43(const lv *const x[4], const lv *const y[3], size_t stride, int32_t n,
-                            lv out[12]) {
-    lv c00 = {0}, c01 = {0}, c02 = {0}, c10 = {0}, c11 = {0}, c12 = {0};
-    lv c20 = {0}, c21 = {0}, c22 = {0}, c30 = {0}, c31 = {0}, c32 = {0};
-    const lv *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *y0 = y[0], *y1 = y[1], *y2 = y[2];
-    for (int32_t p = 0; p < n; p++) {
-        size_t o = (size_t)p * stride;
-        lv b0 = y0[o], b1 = y1[o], b2 = y2[o], a;
-        a = x0[o], c00 += a * b0, c01 += a * b1, c02 += a * b2;
-        a = x1[o], c10 += a * b0, c11 += a * b1, c12 += a * b2;
-        a = x2[o], c20 += a * b0, c21 += a * b1, c22 += a * b2;
-        a = x3[o], c30 += a * b0, c31 += a * b1, c32 += a * b2;
-    }
-    out[0] = c00, out[1] = c01, out[2] = c02, out[3] = c10, out[4] = c11, out[5] = c12;
-    out[6] = c20, out[7] = c21, out[8] = c22, out[9] = c30, out[10] = c31, out[11] = c32;
-}
+/* Observations per lane the CG solver keeps gathered for all its steps; a batch with a longer
+ * row gathers them again, GCAP at a time, on each step (6% of Gowalla's observations). */
+#define GCAP 256
+/* The row stride of the gathered observations, in lanes: one more than k, so that a column (one
+ * factor of every observation) does not map onto one cache set when k x 64 bytes is a
+ * multiple of 4 KiB (k = 64 with 16 lanes); that made the Gram kernel read from L2. */
+#define GSTRIDE(k) ((size_t)(k) + 1)
+#define MAX_LANES 16
 
 static inline int32_t clamp_row(int32_t i, int32_t k) {
     return i < k ? i : k - 1;
 }
 
-/* a += G^T G over the chunk's nt observations: g[t * k + f] is factor f of observation t
- * (scaled by sqrt(c)), one lane per row. With gm, the first chunk's call: a = gm + lam I +
- * G^T G instead (gm: k x k scalars, the same for every lane; lam: each lane's regulariser).
- * Rows and columns past k are clamped to k - 1 in the kernel and not stored. */
-LANE_CLONES static void lanes_gram(int32_t k, int32_t nt, const lv *g, lv *a, const float *gm,
-                                   const lv *lam) {
-    for (int32_t i0 = 0; i0 < k; i0 += 4)
-        for (int32_t j0 = 0; j0 < k && j0 <= i0 + 3; j0 += 3) {
-            const lv *x[4], *y[3];
-            lv acc[12];
-            for (int q = 0; q < 4; q++)
-                x[q] = g + clamp_row(i0 + q, k);
-            for (int r = 0; r < 3; r++)
-                y[r] = g + clamp_row(j0 + r, k);
-            kernel43(x, y, (size_t)k, nt, acc);
-            for (int q = 0; q < 4; q++)
-                for (int r = 0; r < 3; r++) {
-                    int32_t i = i0 + q, j = j0 + r;
-                    if (i >= k || j > i)
-                        continue;
-                    lv *e = a + TRI(i) + j;
-                    if (!gm)
-                        *e += acc[q * 3 + r];
-                    else
-                        *e = (gm[(size_t)i * (size_t)k + (size_t)j] + (i == j ? *lam : (lv){0})) +
-                             acc[q * 3 + r];
-                }
-        }
-}
-
-/* Cholesky factorisation in place, row blocks of 4 by column blocks of 3 (left-looking): a
- * becomes L with A = L L^T, its diagonal holding 1 / L_ii. Lanes whose pivot is not positive
- * get bad[l] = 1 (and a unit pivot, so they stay finite; their result is discarded). */
-LANE_CLONES static void lanes_chol(int32_t k, lv *a, int *bad) {
-    for (int32_t i0 = 0; i0 < k; i0 += 4)
-        for (int32_t j0 = 0; j0 < k && j0 <= i0 + 3; j0 += 3) {
-            const lv *x[4], *y[3];
-            lv acc[12];
-            for (int q = 0; q < 4; q++)
-                x[q] = a + TRI(clamp_row(i0 + q, k));
-            for (int r = 0; r < 3; r++)
-                y[r] = a + TRI(clamp_row(j0 + r, k));
-            kernel43(x, y, 1, j0, acc);
-            if (i0 + 3 < k && j0 + 3 <= i0) {
-                /* the common case, all three columns left of the row block: their rows are
-                 * complete, and the four rows' chains run side by side in registers */
-                lv m10 = y[1][j0], m20 = y[2][j0], m21 = y[2][j0 + 1];
-                lv d0 = y[0][j0], d1 = y[1][j0 + 1], d2 = y[2][j0 + 2];
-                for (int q = 0; q < 4; q++) {
-                    lv *li = a + TRI(i0 + q);
-                    lv e0 = (li[j0] - acc[q * 3]) * d0;
-                    lv e1 = (li[j0 + 1] - acc[q * 3 + 1] - e0 * m10) * d1;
-                    lv e2 = (li[j0 + 2] - acc[q * 3 + 2] - e0 * m20 - e1 * m21) * d2;
-                    li[j0] = e0, li[j0 + 1] = e1, li[j0 + 2] = e2;
-                }
-                continue;
-            }
-            for (int r = 0; r < 3; r++) {
-                int32_t j = j0 + r;
-                if (j >= k)
-                    break;
-                const lv *lj = a + TRI(j);
-                for (int q = 0; q < 4; q++) {
-                    int32_t i = i0 + q;
-                    if (i >= k || j > i)
-                        continue;
-                    lv *li = a + TRI(i);
-                    lv v = li[j] - acc[q * 3 + r];
-                    for (int32_t p = j0; p < j; p++)
-                        v -= li[p] * lj[p];
-                    if (i > j) {
-                        li[j] = v * lj[j];
-                        continue;
-                    }
-                    lv d;
-                    for (int l = 0; l < LANES; l++) {
-                        if (!(v[l] > 0))
-                            bad[l] = 1, v[l] = 1;
-                        d[l] = 1.0f / sqrtf(v[l]);
-                    }
-                    li[i] = d;
-                }
-            }
-        }
-}
-
-/* Solves L L^T x = b in place (b becomes x), L from lanes_chol. */
-LANE_CLONES static void lanes_solve(int32_t k, const lv *a, lv *b) {
-    for (int32_t i = 0; i < k; i++) {
-        const lv *li = a + TRI(i);
-        lv s0 = b[i], s1 = {0}, s2 = {0}, s3 = {0};
-        int32_t p = 0;
-        for (; p + 4 <= i; p += 4) {
-            s0 -= li[p] * b[p], s1 -= li[p + 1] * b[p + 1];
-            s2 -= li[p + 2] * b[p + 2], s3 -= li[p + 3] * b[p + 3];
-        }
-        for (; p < i; p++)
-            s0 -= li[p] * b[p];
-        b[i] = (s0 + s1 + (s2 + s3)) * li[i];
-    }
-    for (int32_t i = k - 1; i >= 0; i--) {
-        const lv *li = a + TRI(i);
-        lv xi = b[i] * li[i];
-        b[i] = xi;
-        for (int32_t p = 0; p < i; p++)
-            b[p] -= li[p] * xi;
-    }
-}
-
-typedef float lvu __attribute__((vector_size(LANES * sizeof(float)), aligned(4), may_alias));
+typedef float v8 __attribute__((vector_size(8 * sizeof(float)), may_alias));
+typedef float v8u __attribute__((vector_size(8 * sizeof(float)), aligned(4), may_alias));
 
 /* out[m] = (v[0][m], ..., v[7][m]): an 8 x 8 transpose in registers (unpack, then 64-bit and
  * 128-bit shuffles, as with AVX intrinsics). */
-static inline void transpose8(const lv v[8], lv *out) {
-    lv t[8], u[8];
+static inline void transpose8(const v8 v[8], v8 *out) {
+    v8 t[8], u[8];
+#pragma GCC unroll 16
     for (int m = 0; m < 8; m += 2) {
         t[m] = __builtin_shufflevector(v[m], v[m + 1], 0, 8, 1, 9, 4, 12, 5, 13);
         t[m + 1] = __builtin_shufflevector(v[m], v[m + 1], 2, 10, 3, 11, 6, 14, 7, 15);
     }
+#pragma GCC unroll 16
     for (int m = 0; m < 8; m += 4) {
         u[m] = __builtin_shufflevector(t[m], t[m + 2], 0, 1, 8, 9, 4, 5, 12, 13);
         u[m + 1] = __builtin_shufflevector(t[m], t[m + 2], 2, 3, 10, 11, 6, 7, 14, 15);
         u[m + 2] = __builtin_shufflevector(t[m + 1], t[m + 3], 0, 1, 8, 9, 4, 5, 12, 13);
         u[m + 3] = __builtin_shufflevector(t[m + 1], t[m + 3], 2, 3, 10, 11, 6, 7, 14, 15);
     }
+#pragma GCC unroll 16
     for (int m = 0; m < 4; m++) {
         out[m] = __builtin_shufflevector(u[m], u[m + 4], 0, 1, 2, 3, 8, 9, 10, 11);
         out[m + 4] = __builtin_shufflevector(u[m], u[m + 4], 4, 5, 6, 7, 12, 13, 14, 15);
     }
 }
 
-/* The chunk of nt observations from t0 on: g[t * k + f] (lane l) = sqrt(c) y_j[f] for lane l's
- * t-th observation, zero past the row's end or in an empty lane; s[t] (lane l) = sqrt(c), or 0.
- * Rows are read 8 factors at a time and transposed into the lanes. zero: k zeros. */
-LANE_CLONES static void lanes_gather(const ar__ials_cfg *c, const ar_csr *r, const float *y,
-                                     const int32_t *rows, int64_t t0, int32_t nt, const float *zero,
-                                     lv *g, lv *s) {
-    int32_t k = c->k, k8 = k & ~7;
-    const float *src[CHUNK][LANES];
-    /* first the chunk's rows of y, prefetched: they are scattered over y, and the misses
-     * overlap when they are all asked for at once */
-    for (int32_t t = 0; t < nt; t++)
-        for (int l = 0; l < LANES; l++) {
-            int64_t p = rows[l] < 0 ? -1 : r->indptr[rows[l]] + t0 + t;
-            if (p < 0 || p >= r->indptr[rows[l] + 1]) {
-                src[t][l] = zero, s[t][l] = 0;
-                continue;
-            }
-            src[t][l] = y + (size_t)r->indices[p] * (size_t)k;
-            s[t][l] = sqrtf(conf(c, r->values, p));
+/* The same for 16 x 16 in 512-bit vectors: the 8 x 8 steps within each 128-bit block, then a
+ * 4 x 4 transpose of the blocks (out[4q + j] gathers block q of the vectors 4m + j). */
+#ifdef HAVE_LANES16
+typedef float v16 __attribute__((vector_size(16 * sizeof(float)), may_alias));
+typedef float v16u __attribute__((vector_size(16 * sizeof(float)), aligned(4), may_alias));
+
+static inline AVX512_TARGET void transpose16(const v16 v[16], v16 *out) {
+    v16 t[16], u[16];
+#pragma GCC unroll 16
+    for (int m = 0; m < 16; m += 2) {
+        t[m] = __builtin_shufflevector(v[m], v[m + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12,
+                                       28, 13, 29);
+        t[m + 1] = __builtin_shufflevector(v[m], v[m + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11,
+                                           27, 14, 30, 15, 31);
+    }
+#pragma GCC unroll 16
+    for (int m = 0; m < 16; m += 4) {
+        u[m] = __builtin_shufflevector(t[m], t[m + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12,
+                                       13, 28, 29);
+        u[m + 1] = __builtin_shufflevector(t[m], t[m + 2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26,
+                                           27, 14, 15, 30, 31);
+        u[m + 2] = __builtin_shufflevector(t[m + 1], t[m + 3], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24,
+                                           25, 12, 13, 28, 29);
+        u[m + 3] = __builtin_shufflevector(t[m + 1], t[m + 3], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11,
+                                           26, 27, 14, 15, 30, 31);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 4; j++) {
+        /* blocks: w0 = a0 a1 b0 b1, w1 = a2 a3 b2 b3, w2 = c0 c1 d0 d1, w3 = c2 c3 d2 d3 */
+        v16 w0 = __builtin_shufflevector(u[j], u[4 + j], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20,
+                                         21, 22, 23);
+        v16 w1 = __builtin_shufflevector(u[j], u[4 + j], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26,
+                                         27, 28, 29, 30, 31);
+        v16 w2 = __builtin_shufflevector(u[8 + j], u[12 + j], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18,
+                                         19, 20, 21, 22, 23);
+        v16 w3 = __builtin_shufflevector(u[8 + j], u[12 + j], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25,
+                                         26, 27, 28, 29, 30, 31);
+        out[j] = __builtin_shufflevector(w0, w2, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25,
+                                         26, 27);
+        out[4 + j] = __builtin_shufflevector(w0, w2, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28,
+                                             29, 30, 31);
+        out[8 + j] = __builtin_shufflevector(w1, w3, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24,
+                                             25, 26, 27);
+        out[12 + j] = __builtin_shufflevector(w1, w3, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23,
+                                              28, 29, 30, 31);
+    }
+}
+#endif
+
+/* Prefetches the next batch's rows of y a few observations at a time, between blocks of the
+ * current batch's arithmetic, so that their cache misses overlap it instead of stalling the
+ * next batch's gather (the rows are scattered over y: one miss per row, in L3 at best). */
+typedef struct prefetcher {
+    const ar_csr *r;
+    const float *y;
+    int32_t k;
+    int lanes, lane;     /* lane: the lane being prefetched */
+    const int32_t *rows; /* the next batch, or NULL once it is all prefetched */
+    int64_t p, end;      /* the lane's observations left to prefetch */
+    int64_t per_call;    /* observations per prefetch_some call */
+} prefetcher;
+
+/* Starts on the batch next (NULL: none), to be spread over `calls` calls of prefetch_some, and
+ * asks for its rows of x (which it reads, for CG, and writes) and the start of its column
+ * indices at once; and for the row pointers of the batch after it (after, or NULL). */
+static void prefetch_start(prefetcher *pf, const ar_csr *r, const float *y, const float *x,
+                           int32_t k, int lanes, const int32_t *next, const int32_t *after,
+                           int64_t calls) {
+    *pf = (prefetcher){r, y, k, lanes, -1, next, 0, 0, 0};
+    int64_t total = 0;
+    for (int l = 0; next && l < lanes; l++)
+        if (next[l] >= 0) {
+            int64_t n = r->indptr[next[l] + 1] - r->indptr[next[l]];
+            total += n < GCAP ? n : GCAP;
+            __builtin_prefetch(r->indices + r->indptr[next[l]]);
             for (int32_t f = 0; f < k; f += 16)
-                __builtin_prefetch(src[t][l] + f);
+                __builtin_prefetch(x + (size_t)next[l] * (size_t)k + f, 1);
         }
-    for (int32_t t = 0; t < nt; t++) {
-        lv *gt = g + (size_t)t * (size_t)k, sc = s[t];
-        const float *const *q = src[t];
-        for (int32_t f = 0; f < k8; f += 8) {
-#define ROW(l) (*(const lvu *)(q[l] + f) * sc[l])
-            lv v[8] = {ROW(0), ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6), ROW(7)};
-#undef ROW
-            transpose8(v, gt + f);
-        }
-        for (int32_t f = k8; f < k; f++)
-            for (int l = 0; l < LANES; l++)
-                gt[f][l] = sc[l] * src[t][l][f];
+    for (int l = 0; after && l < lanes; l++)
+        if (after[l] >= 0)
+            __builtin_prefetch(r->indptr + after[l]);
+    pf->per_call = (total + calls - 1) / (calls > 0 ? calls : 1);
+}
+
+static inline void prefetch_some(prefetcher *pf) {
+    for (int64_t n = pf->per_call; n > 0 && pf->rows;) {
+        if (pf->p < pf->end) {
+            const float *row = pf->y + (size_t)pf->r->indices[pf->p++] * (size_t)pf->k;
+            for (int32_t f = 0; f < pf->k; f += 16)
+                __builtin_prefetch(row + f);
+            n--;
+        } else if (++pf->lane < pf->lanes) {
+            int32_t row = pf->rows[pf->lane];
+            pf->p = row < 0 ? 0 : pf->r->indptr[row];
+            pf->end = row < 0 ? 0 : pf->r->indptr[row + 1];
+            pf->end = pf->end - pf->p > GCAP ? pf->p + GCAP : pf->end;
+        } else
+            pf->rows = NULL;
     }
 }
 
-/* Solves the rows rows[0..LANES) (-1: an empty lane) exactly into x. Scratch: a TRI(k) lanes,
- * g CHUNK * k lanes, s CHUNK lanes, b k lanes; zero: k zeros. */
-LANE_CLONES static void solve_lanes_exact(const ar__ials_cfg *c, const ar_csr *r, const float *y,
-                                          const int32_t *rows, const float *gm, const float *zero,
-                                          float *x, lv *a, lv *g, lv *s, lv *b) {
-    int32_t k = c->k;
-    int64_t nmax = 0;
-    lv lam = {0};
-    for (int l = 0; l < LANES; l++)
-        if (rows[l] >= 0) {
-            int64_t n = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
-            nmax = n > nmax ? n : nmax;
-            lam[l] = row_reg(c, n, r->n_cols);
-        }
-    for (int32_t f = 0; f < k; f++)
-        b[f] = (lv){0};
-    int64_t t0 = 0;
-    do {
-        int32_t nt = (int32_t)(nmax - t0 < CHUNK ? nmax - t0 : CHUNK);
-        lanes_gather(c, r, y, rows, t0, nt, zero, g, s);
-        for (int32_t t = 0; t < nt; t++) /* b = sum c y = sum sqrt(c) g */
-            for (int32_t f = 0; f < k; f++)
-                b[f] += s[t] * g[(size_t)t * (size_t)k + (size_t)f];
-        lanes_gram(k, nt, g, a, t0 == 0 ? gm : NULL, &lam);
-        t0 += nt;
-    } while (t0 < nmax);
-    int bad[LANES] = {0};
-    lanes_chol(k, a, bad);
-    lanes_solve(k, a, b);
-    for (int l = 0; l < LANES; l++)
-        if (rows[l] >= 0 && !bad[l])
-            for (int32_t f = 0; f < k; f++)
-                x[(size_t)rows[l] * (size_t)k + (size_t)f] = b[f][l];
-}
+#define LANES 8
+#define LV v8
+#define L_(name) name##_8
+#define L_FN LANE_CLONES
+#define L_INL static inline
+#include "models/ials_lanes.h"
+
+#ifdef HAVE_LANES16
+#define LANES 16
+#define LV v16
+#define L_(name) name##_16
+#define L_FN AVX512_TARGET
+#define L_INL static inline AVX512_TARGET
+#include "models/ials_lanes.h"
+#endif
 
 #ifdef LANES_POP_OPTIONS
 #pragma GCC pop_options
 #endif
 
-/* ap += lambda p + sum_j c_j (y_j . p) y_j over the row's n gathered observations (yg: n x k,
- * cv: n confidences). */
-AR__SIMD_CLONES static void sparse_apply(int32_t k, const float *yg, const float *cv, int64_t n,
-                                         float lam, const float *p, float *ap) {
-    axpy(lam, p, ap, k);
-    for (int64_t q = 0; q < n; q++) {
-        const float *yj = yg + (size_t)q * (size_t)k;
-        axpy(cv[q] * dot(yj, p, k), yj, ap, k);
-    }
+/* The lanes the solvers run: 16 where the CPU has AVX-512, unless c->lanes says 8. */
+static int solver_lanes(const ar__ials_cfg *c) {
+#ifdef HAVE_LANES16
+    if (c->lanes != 8 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+        return 16;
+#endif
+    (void)c;
+    return 8;
 }
 
-/* cfg->cg_steps conjugate-gradient steps for the block of rows [r0, r1) of x, warm-started.
- * The block's observations are first gathered into yg (nnz x k) and cv (nnz), so the steps
- * read contiguous memory instead of missing the cache on y's rows every step, and the
- * Gramian products of the whole block are one sgemm per step. gm: k x k; rr, pp, ap:
- * BLOCK x k scratch each; rs: BLOCK. */
-AR__SIMD_CLONES static void solve_block_cg(const ar__ials_cfg *c, const ar_csr *r, const float *y,
-                                           int32_t r0, int32_t r1, const float *gm, float *x,
-                                           float *rr, float *pp, float *ap, float *rs, float *yg,
-                                           float *cv) {
-    int32_t k = c->k, bs = r1 - r0;
-    int64_t base = r->indptr[r0];
-    for (int64_t q = base; q < r->indptr[r1]; q++) {
-        memcpy(yg + (size_t)(q - base) * (size_t)k, y + (size_t)r->indices[q] * (size_t)k,
-               (size_t)k * sizeof *yg);
-        cv[q - base] = conf(c, r->values, q);
-    }
-    float *xb = x + (size_t)r0 * (size_t)k;
-    /* residual r = b - A x = sum_j c_j (1 - y_j.x) y_j - gm x - lambda x */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bs, k, k, 1.0f, xb, k, gm, k, 0.0f, ap,
-                k);
-    for (int32_t i = 0; i < bs; i++) {
-        int32_t row = r0 + i;
-        int64_t q0 = r->indptr[row] - base, n = r->indptr[row + 1] - r->indptr[row];
-        const float *xi = xb + (size_t)i * (size_t)k, *ygi = yg + (size_t)q0 * (size_t)k;
-        float *ri = rr + (size_t)i * (size_t)k, *api = ap + (size_t)i * (size_t)k;
-        float lam = row_reg(c, n, r->n_cols);
-        for (int32_t f = 0; f < k; f++)
-            ri[f] = -api[f] - lam * xi[f];
-        for (int64_t q = 0; q < n; q++) {
-            const float *yj = ygi + (size_t)q * (size_t)k;
-            axpy(cv[q0 + q] * (1.0f - dot(yj, xi, k)), yj, ri, k);
-        }
-        memcpy(pp + (size_t)i * (size_t)k, ri, (size_t)k * sizeof *ri);
-        rs[i] = dot(ri, ri, k);
-    }
-    for (int s = 0; s < c->cg_steps; s++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bs, k, k, 1.0f, pp, k, gm, k, 0.0f,
-                    ap, k);
-        for (int32_t i = 0; i < bs; i++) {
-            if (!(rs[i] > 1e-20f))
-                continue; /* converged */
-            int32_t row = r0 + i;
-            int64_t q0 = r->indptr[row] - base, n = r->indptr[row + 1] - r->indptr[row];
-            float *xi = xb + (size_t)i * (size_t)k, *ri = rr + (size_t)i * (size_t)k;
-            float *pi = pp + (size_t)i * (size_t)k, *api = ap + (size_t)i * (size_t)k;
-            sparse_apply(k, yg + (size_t)q0 * (size_t)k, cv + q0, n, row_reg(c, n, r->n_cols), pi,
-                         api);
-            float pap = dot(pi, api, k);
-            if (!(pap > 0)) {
-                rs[i] = 0;
-                continue;
-            }
-            float a = rs[i] / pap;
-            axpy(a, pi, xi, k);
-            axpy(-a, api, ri, k);
-            float rsn = dot(ri, ri, k), beta = rsn / rs[i];
-            for (int32_t f = 0; f < k; f++)
-                pi[f] = ri[f] + beta * pi[f];
-            rs[i] = rsn;
-        }
-    }
-}
-
-/* Observations gathered per CG block (a single longer row makes a block of its own). */
-#define GATHER_ROWS 1024
-
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The exact solver's batches: rows in order of decreasing length (ties by row), LANES at a
- * time, the last batch padded with -1. Returns NULL when out of memory. */
-static int32_t *exact_batches(const ar_csr *r, int32_t *n_batches) {
-    int32_t n_rows = r->n_rows, nb = (n_rows + LANES - 1) / LANES;
-    uint64_t *key = ar__alloc_array((size_t)n_rows + 1, sizeof *key);
-    int32_t *rows = ar__alloc_array((size_t)nb * LANES + 1, sizeof *rows);
-    if (!key || !rows) {
-        ar__free(key), ar__free(rows);
+/* The solvers' batches: rows in order of decreasing length (ties by row), lanes at a time,
+ * the last batch padded with -1. Returns NULL when out of memory. */
+static int32_t *lane_batches(const ar_csr *r, int lanes, int32_t *n_batches) {
+    int32_t n_rows = r->n_rows, nb = (n_rows + lanes - 1) / lanes;
+    int64_t longest = 0;
+    for (int32_t i = 0; i < n_rows; i++)
+        if (r->indptr[i + 1] - r->indptr[i] > longest)
+            longest = r->indptr[i + 1] - r->indptr[i];
+    /* a counting sort: start[longest - n] = where the rows of length n begin */
+    int64_t *start = ar__alloc_array((size_t)longest + 2, sizeof *start);
+    int32_t *rows = ar__alloc_array((size_t)nb * lanes + 1, sizeof *rows);
+    if (!start || !rows) {
+        ar__free(start), ar__free(rows);
         return NULL;
     }
-    for (int32_t i = 0; i < n_rows; i++) {
-        uint64_t n = (uint64_t)(r->indptr[i + 1] - r->indptr[i]);
-        key[i] = (UINT64_C(0xffffffff) - (n < 0xffffffff ? n : 0xffffffff)) << 32 | (uint32_t)i;
-    }
-    qsort(key, (size_t)n_rows, sizeof *key, cmp_u64);
-    for (int32_t i = 0; i < nb * LANES; i++)
-        rows[i] = i < n_rows ? (int32_t)(key[i] & 0xffffffff) : -1;
-    ar__free(key);
+    memset(start, 0, ((size_t)longest + 2) * sizeof *start);
+    for (int32_t i = 0; i < n_rows; i++)
+        start[longest - (r->indptr[i + 1] - r->indptr[i]) + 1]++;
+    for (int64_t n = 1; n <= longest + 1; n++)
+        start[n] += start[n - 1];
+    for (int32_t i = 0; i < n_rows; i++)
+        rows[start[longest - (r->indptr[i + 1] - r->indptr[i])]++] = i;
+    for (int32_t i = n_rows; i < nb * lanes; i++)
+        rows[i] = -1;
+    ar__free(start);
     *n_batches = nb;
     return rows;
 }
 
-/* CG blocks: consecutive rows, closed at BLOCK rows or when adding a row would pass
- * GATHER_ROWS observations (a function of r only, never of the thread count). */
-static int32_t *cg_blocks(const ar_csr *r, int32_t *n_blocks) {
-    int32_t n_rows = r->n_rows, nb = 0;
-    int32_t *bstart = ar__alloc_array((size_t)n_rows + 1, sizeof *bstart);
-    if (!bstart)
-        return NULL;
-    for (int32_t i = 0; i < n_rows;) {
-        int32_t j = i + 1;
-        int64_t sum = r->indptr[j] - r->indptr[i];
-        while (j < n_rows && j - i < BLOCK &&
-               sum + (r->indptr[j + 1] - r->indptr[j]) <= GATHER_ROWS)
-            sum += r->indptr[j + 1] - r->indptr[j], j++;
-        bstart[nb++] = i;
-        i = j;
+/* Batches a thread takes at a time. */
+#define RUN 16
+
+/* The prefetch_some calls solve_lanes_cg makes on a batch: one per block of 8 observations,
+ * and one for the remainder, on each of its cg_steps + 1 passes. */
+static int64_t cg_calls(const ar__ials_cfg *c, const ar_csr *r, const int32_t *rows, int lanes) {
+    int64_t nmax = 0, calls = 0;
+    for (int l = 0; l < lanes; l++)
+        if (rows[l] >= 0 && r->indptr[rows[l] + 1] - r->indptr[rows[l]] > nmax)
+            nmax = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
+    for (int64_t t0 = 0; t0 < nmax; t0 += GCAP) {
+        int64_t nt = nmax - t0 < GCAP ? nmax - t0 : GCAP;
+        calls += nt / 8 + (nt % 8 != 0);
     }
-    bstart[nb] = n_rows;
-    *n_blocks = nb;
-    return bstart;
+    return calls * (c->cg_steps + 1);
 }
 
 ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y, float *x,
                          int n_threads) {
-    int32_t k = c->k, n_rows = r->n_rows;
-    int nt = ar__threads(n_threads), exact = c->solver == AR__IALS_EXACT;
-    size_t kk = (size_t)k * (size_t)k;
-    int64_t max_nnz = 0;
-    for (int32_t i = 0; i < n_rows; i++)
-        if (r->indptr[i + 1] - r->indptr[i] > max_nnz)
-            max_nnz = r->indptr[i + 1] - r->indptr[i];
-    int32_t n_units = 0;
-    int32_t *units = exact ? exact_batches(r, &n_units) : cg_blocks(r, &n_units);
-    if (!units)
+    int32_t k = c->k;
+    int nt = ar__threads(n_threads), exact = c->solver == AR__IALS_EXACT, lanes = solver_lanes(c);
+    size_t kk = (size_t)k * (size_t)k, gs = GSTRIDE(k);
+    int32_t n_batches = 0;
+    int32_t *batches = lane_batches(r, lanes, &n_batches);
+    if (!batches)
         return AR_ENOMEM;
-    size_t gather = (size_t)(max_nnz > GATHER_ROWS ? max_nnz : GATHER_ROWS);
-    /* Per-thread slot: exact: a (TRI(k) lanes), g (CHUNK * k lanes), s (CHUNK lanes), b (k lanes);
-     * cg: rr, pp, ap (BLOCK*k), rs, yg (gather*k), cv (gather). */
-    size_t bk = round_up16((size_t)BLOCK * k);
-    size_t slot = exact ? (TRI(k) + (size_t)CHUNK * k + CHUNK + (size_t)k) * LANES + (size_t)k
-                        : 3 * bk + round_up16(BLOCK) + round_up16(gather * k) + round_up16(gather);
-    slot = round_up16(slot);
-    size_t shared = round_up16(kk) + (size_t)AR__GRAM_CHUNKS * kk;
+    /* Per-thread slot, in lane vectors: exact: a (TRI(k)), g (CHUNK * gs), s (CHUNK), b (k);
+     * cg: g (GCAP * gs), s (GCAP), x, r, p, Ap (k each). Then k zero floats for empty lanes. */
+    size_t slot =
+        exact ? TRI(k) + CHUNK * gs + CHUNK + (size_t)k : GCAP * gs + GCAP + 4 * (size_t)k;
+    slot = round_up16(slot * (size_t)lanes + (size_t)k);
+    size_t shared = round_up16(kk) + round_up16((size_t)AR__GRAM_CHUNKS * kk);
     float *mem = ar__alloc_array(shared + (size_t)nt * slot + 16, sizeof *mem);
     if (!mem) {
-        ar__free(units);
+        ar__free(batches);
         return AR_ENOMEM;
     }
     float *base = align64(mem);
@@ -569,23 +425,43 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
 #else
         float *my = slots;
 #endif
-        if (exact) /* the last k floats of the slot: zeros for the gather's empty lanes */
-            memset(my + slot - k, 0, (size_t)k * sizeof *my);
-#pragma omp for schedule(dynamic, 1)
-        for (int32_t u = 0; u < n_units; u++) {
-            if (exact) {
-                lv *a = (lv *)my, *g = a + TRI(k), *s = g + (size_t)CHUNK * k, *b = s + CHUNK;
-                solve_lanes_exact(c, r, y, units + (size_t)u * LANES, gm, my + slot - k, x, a, g, s,
-                                  b);
-            } else {
-                float *rs = my + 3 * bk, *yg = rs + round_up16(BLOCK);
-                solve_block_cg(c, r, y, units[u], units[u + 1], gm, x, my, my + bk, my + 2 * bk, rs,
-                               yg, yg + round_up16(gather * k));
+        float *zero = my + slot - k;
+        memset(zero, 0, (size_t)k * sizeof *zero);
+        /* a thread takes RUN batches in a row, so it knows which batches come next */
+#pragma omp for schedule(dynamic, RUN)
+        for (int32_t u = 0; u < n_batches; u++) {
+            const int32_t *rows = batches + (size_t)u * (size_t)lanes;
+            int more = RUN - 1 - u % RUN; /* batches left in this thread's run */
+            if (more > n_batches - 1 - u)
+                more = n_batches - 1 - u;
+            prefetcher pf;
+            prefetch_start(&pf, r, y, x, k, lanes, more >= 1 ? rows + lanes : NULL,
+                           more >= 2 ? rows + 2 * lanes : NULL, cg_calls(c, r, rows, lanes));
+#ifdef HAVE_LANES16
+            if (lanes == 16) {
+                v16 *v = (v16 *)my;
+                if (exact)
+                    solve_lanes_exact_16(c, r, y, rows, gm, zero, x, v, v + TRI(k),
+                                         v + TRI(k) + CHUNK * gs, v + TRI(k) + CHUNK * gs + CHUNK);
+                else
+                    solve_lanes_cg_16(c, r, y, rows, gm, zero, x, &pf, v, v + GCAP * gs,
+                                      v + GCAP * (gs + 1), v + GCAP * (gs + 1) + k,
+                                      v + GCAP * (gs + 1) + 2 * k, v + GCAP * (gs + 1) + 3 * k);
+                continue;
             }
+#endif
+            v8 *v = (v8 *)my;
+            if (exact)
+                solve_lanes_exact_8(c, r, y, rows, gm, zero, x, v, v + TRI(k),
+                                    v + TRI(k) + CHUNK * gs, v + TRI(k) + CHUNK * gs + CHUNK);
+            else
+                solve_lanes_cg_8(c, r, y, rows, gm, zero, x, &pf, v, v + GCAP * gs,
+                                 v + GCAP * (gs + 1), v + GCAP * (gs + 1) + k,
+                                 v + GCAP * (gs + 1) + 2 * k, v + GCAP * (gs + 1) + 3 * k);
         }
     }
     ar__free(mem);
-    ar__free(units);
+    ar__free(batches);
     return AR_OK;
 }
 

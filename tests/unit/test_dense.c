@@ -208,9 +208,10 @@ static double max_rel_diff(const float *a, const float *b, size_t n) {
 
 /* One half-epoch of the solver against the reference: k factors, the user side (each row
  * has fewer observations than the exact solver's chunk) or the item side (popular items span
- * several chunks; 30 rows leave lanes of the last batch empty). */
-static void check_half_step_side(int solver, int cg_steps, float alpha, double tol, int32_t k,
-                                 int items) {
+ * several chunks; 30 rows leave lanes of the last batch empty). The exact solver runs both its
+ * widest copy and its 8-lane copy (the same copy where the CPU has no AVX-512). */
+static void check_half_step_lanes(int solver, int cg_steps, float alpha, double tol, int32_t k,
+                                  int items, int lanes) {
     ar_dataset *ds = synthetic();
     ar_csr *x;
     assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
@@ -225,7 +226,7 @@ static void check_half_step_side(int solver, int cg_steps, float alpha, double t
                 longest = x->indptr[i + 1] - x->indptr[i];
         assert_true(longest > 32); /* the exact solver gathers 32 observations at a time */
     }
-    ar__ials_cfg c = {k, alpha, 0.05f, 0.02f, 1.0f, solver, cg_steps};
+    ar__ials_cfg c = {k, alpha, 0.05f, 0.02f, 1.0f, solver, cg_steps, lanes};
     size_t nu = (size_t)x->n_rows * k, ni = (size_t)x->n_cols * k;
     float *y = malloc(ni * sizeof *y), *x0 = malloc(nu * sizeof *x0);
     float *fast = malloc(nu * sizeof *fast), *ref = malloc(nu * sizeof *ref);
@@ -237,8 +238,9 @@ static void check_half_step_side(int solver, int cg_steps, float alpha, double t
     ar__ials_solve_ref(&c, x, y, ref);
     double d = max_rel_diff(fast, ref, nu);
     if (!(d < tol))
-        fail_msg("solver %d, %d steps, k %d, %s: max relative difference %g (tolerance %g)", solver,
-                 cg_steps, k, items ? "items" : "users", d, tol);
+        fail_msg("solver %d, %d steps, k %d, %s, lanes %d: max relative difference %g (tolerance "
+                 "%g)",
+                 solver, cg_steps, k, items ? "items" : "users", lanes, d, tol);
     /* a CG step from the warm start moves towards the solution */
     if (solver == AR__IALS_CG && cg_steps == 1) {
         assert_true(max_rel_diff(fast, ref, nu) < max_rel_diff(x0, ref, nu));
@@ -246,6 +248,13 @@ static void check_half_step_side(int solver, int cg_steps, float alpha, double t
     free(y), free(x0), free(fast), free(ref);
     ar_csr_free(x);
     ar_dataset_free(ds);
+}
+
+static void check_half_step_side(int solver, int cg_steps, float alpha, double tol, int32_t k,
+                                 int items) {
+    for (int lanes = 0; lanes <= 8; lanes += 8)
+        if (lanes == 0 || solver == AR__IALS_EXACT)
+            check_half_step_lanes(solver, cg_steps, alpha, tol, k, items, lanes);
 }
 
 static void check_half_step(int solver, int cg_steps, float alpha, double tol) {

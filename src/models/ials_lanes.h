@@ -1,0 +1,424 @@
+/*
+ * ials_lanes.h -- the exact iALS solver's lane kernels, a template included by ials.c once per
+ * SIMD width (see the comment above its #include): LANES rows at a time, one per lane of a
+ * vector of LANES floats.
+ *
+ * The includer defines LANES (a multiple of 8), LV (a vector of LANES floats), L_(name) (the
+ * name of this width's copy of a function), L_FN (attributes of the kernels: the target they
+ * are compiled for) and L_INL (the storage class and attributes of the inline helpers), and
+ * provides TRI, CHUNK, clamp_row, v8, v8u, transpose8, conf and row_reg. This file undefines
+ * its parameters at the end.
+ */
+
+/* out[q * 3 + r] = sum_{p < n} x[q][p * stride] * y[r][p * stride], q < 4, r < 3: the register
+ * block of both the Gram update and the Cholesky factorisation (12 accumulators, 7 loads per
+ * 12 multiply-adds). */
+L_INL void L_(kernel43)(const LV *const x[4], const LV *const y[3], size_t stride, int32_t n,
+                        LV out[12]) {
+    LV c00 = {0}, c01 = {0}, c02 = {0}, c10 = {0}, c11 = {0}, c12 = {0};
+    LV c20 = {0}, c21 = {0}, c22 = {0}, c30 = {0}, c31 = {0}, c32 = {0};
+    const LV *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *y0 = y[0], *y1 = y[1], *y2 = y[2];
+    for (int32_t p = 0; p < n; p++) {
+        size_t o = (size_t)p * stride;
+        LV b0 = y0[o], b1 = y1[o], b2 = y2[o], a;
+        a = x0[o], c00 += a * b0, c01 += a * b1, c02 += a * b2;
+        a = x1[o], c10 += a * b0, c11 += a * b1, c12 += a * b2;
+        a = x2[o], c20 += a * b0, c21 += a * b1, c22 += a * b2;
+        a = x3[o], c30 += a * b0, c31 += a * b1, c32 += a * b2;
+    }
+    out[0] = c00, out[1] = c01, out[2] = c02, out[3] = c10, out[4] = c11, out[5] = c12;
+    out[6] = c20, out[7] = c21, out[8] = c22, out[9] = c30, out[10] = c31, out[11] = c32;
+}
+
+/* a += G^T G over the chunk's nt observations: g[t * k + f] is factor f of observation t
+ * (scaled by sqrt(c)), one lane per row. With gm, the first chunk's call: a = gm + lam I +
+ * G^T G instead (gm: k x k scalars, the same for every lane; lam: each lane's regulariser).
+ * Rows and columns past k are clamped to k - 1 in the kernel and not stored. */
+L_FN static void L_(lanes_gram)(int32_t k, int32_t nt, const LV *g, LV *a, const float *gm,
+                                const LV *lam) {
+    for (int32_t i0 = 0; i0 < k; i0 += 4)
+        for (int32_t j0 = 0; j0 < k && j0 <= i0 + 3; j0 += 3) {
+            const LV *x[4], *y[3];
+            LV acc[12];
+            for (int q = 0; q < 4; q++)
+                x[q] = g + clamp_row(i0 + q, k);
+            for (int r = 0; r < 3; r++)
+                y[r] = g + clamp_row(j0 + r, k);
+            L_(kernel43)(x, y, GSTRIDE(k), nt, acc);
+            for (int q = 0; q < 4; q++)
+                for (int r = 0; r < 3; r++) {
+                    int32_t i = i0 + q, j = j0 + r;
+                    if (i >= k || j > i)
+                        continue;
+                    LV *e = a + TRI(i) + j;
+                    if (!gm)
+                        *e += acc[q * 3 + r];
+                    else
+                        *e = (gm[(size_t)i * (size_t)k + (size_t)j] + (i == j ? *lam : (LV){0})) +
+                             acc[q * 3 + r];
+                }
+        }
+}
+
+/* Cholesky factorisation in place, row blocks of 4 by column blocks of 3 (left-looking): a
+ * becomes L with A = L L^T, its diagonal holding 1 / L_ii. Lanes whose pivot is not positive
+ * get bad[l] = 1 (and a unit pivot, so they stay finite; their result is discarded). */
+L_FN static void L_(lanes_chol)(int32_t k, LV *a, int *bad) {
+    for (int32_t i0 = 0; i0 < k; i0 += 4)
+        for (int32_t j0 = 0; j0 < k && j0 <= i0 + 3; j0 += 3) {
+            const LV *x[4], *y[3];
+            LV acc[12];
+            for (int q = 0; q < 4; q++)
+                x[q] = a + TRI(clamp_row(i0 + q, k));
+            for (int r = 0; r < 3; r++)
+                y[r] = a + TRI(clamp_row(j0 + r, k));
+            L_(kernel43)(x, y, 1, j0, acc);
+            if (i0 + 3 < k && j0 + 3 <= i0) {
+                /* the common case, all three columns left of the row block: their rows are
+                 * complete, and the four rows' chains run side by side in registers */
+                LV m10 = y[1][j0], m20 = y[2][j0], m21 = y[2][j0 + 1];
+                LV d0 = y[0][j0], d1 = y[1][j0 + 1], d2 = y[2][j0 + 2];
+                for (int q = 0; q < 4; q++) {
+                    LV *li = a + TRI(i0 + q);
+                    LV e0 = (li[j0] - acc[q * 3]) * d0;
+                    LV e1 = (li[j0 + 1] - acc[q * 3 + 1] - e0 * m10) * d1;
+                    LV e2 = (li[j0 + 2] - acc[q * 3 + 2] - e0 * m20 - e1 * m21) * d2;
+                    li[j0] = e0, li[j0 + 1] = e1, li[j0 + 2] = e2;
+                }
+                continue;
+            }
+            for (int r = 0; r < 3; r++) {
+                int32_t j = j0 + r;
+                if (j >= k)
+                    break;
+                const LV *lj = a + TRI(j);
+                for (int q = 0; q < 4; q++) {
+                    int32_t i = i0 + q;
+                    if (i >= k || j > i)
+                        continue;
+                    LV *li = a + TRI(i);
+                    LV v = li[j] - acc[q * 3 + r];
+                    for (int32_t p = j0; p < j; p++)
+                        v -= li[p] * lj[p];
+                    if (i > j) {
+                        li[j] = v * lj[j];
+                        continue;
+                    }
+                    LV d;
+                    for (int l = 0; l < LANES; l++) {
+                        if (!(v[l] > 0))
+                            bad[l] = 1, v[l] = 1;
+                        d[l] = 1.0f / sqrtf(v[l]);
+                    }
+                    li[i] = d;
+                }
+            }
+        }
+}
+
+/* Solves L L^T x = b in place (b becomes x), L from lanes_chol. */
+L_FN static void L_(lanes_solve)(int32_t k, const LV *a, LV *b) {
+    for (int32_t i = 0; i < k; i++) {
+        const LV *li = a + TRI(i);
+        LV s0 = b[i], s1 = {0}, s2 = {0}, s3 = {0};
+        int32_t p = 0;
+        for (; p + 4 <= i; p += 4) {
+            s0 -= li[p] * b[p], s1 -= li[p + 1] * b[p + 1];
+            s2 -= li[p + 2] * b[p + 2], s3 -= li[p + 3] * b[p + 3];
+        }
+        for (; p < i; p++)
+            s0 -= li[p] * b[p];
+        b[i] = (s0 + s1 + (s2 + s3)) * li[i];
+    }
+    for (int32_t i = k - 1; i >= 0; i--) {
+        const LV *li = a + TRI(i);
+        LV xi = b[i] * li[i];
+        b[i] = xi;
+        for (int32_t p = 0; p < i; p++)
+            b[p] -= li[p] * xi;
+    }
+}
+
+/* The chunk of nt observations from t0 on: g[t * GSTRIDE(k) + f] (lane l) = sqrt(c) y_j[f] for
+ * lane l's t-th observation, zero past the row's end or in an empty lane; s[t] (lane l) =
+ * sqrt(c), or 0. Rows are read 16 factors at a time (8 with 8 lanes) and transposed into the
+ * lanes. zero: k zeros. */
+L_FN static void L_(lanes_gather)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
+                                  const int32_t *rows, int64_t t0, int32_t nt, const float *zero,
+                                  LV *g, LV *s) {
+    int32_t k = c->k, k8 = k & ~7, k16 = LANES == 16 ? k & ~15 : 0;
+    const float *src[CHUNK][LANES];
+    /* first the chunk's rows of y, prefetched: they are scattered over y, and the misses
+     * overlap when they are all asked for at once */
+    for (int l = 0; l < LANES; l++) {
+        int64_t p = rows[l] < 0 ? 0 : r->indptr[rows[l]] + t0;
+        int64_t end = rows[l] < 0 ? 0 : r->indptr[rows[l] + 1];
+        for (int32_t t = 0; t < nt; t++, p++) {
+            if (p >= end) {
+                src[t][l] = zero, s[t][l] = 0;
+                continue;
+            }
+            src[t][l] = y + (size_t)r->indices[p] * (size_t)k;
+            s[t][l] = c->alpha == 0 ? 1.0f : sqrtf(conf(c, r->values, p));
+            for (int32_t f = 0; f < k; f += 16)
+                __builtin_prefetch(src[t][l] + f);
+        }
+    }
+    for (int32_t t = 0; t < nt; t++) {
+        LV *gt = g + (size_t)t * GSTRIDE(k), sc = s[t];
+        const float *const *q = src[t];
+        int32_t f = 0;
+#if LANES == 16
+        for (; f < k16; f += 16) {
+            v16 v[16];
+#pragma GCC unroll 16
+            for (int l = 0; l < 16; l++)
+                v[l] = *(const v16u *)(q[l] + f);
+            transpose16(v, gt + f);
+#pragma GCC unroll 16
+            for (int m = 0; m < 16; m++)
+                gt[f + m] *= sc;
+        }
+#endif
+        for (; f < k8; f += 8)
+            for (int h = 0; h < LANES / 8; h++) { /* lanes 8h .. 8h + 7 */
+                const float *const *qh = q + 8 * h;
+                v8 v[8], o[8];
+#pragma GCC unroll 16
+                for (int l = 0; l < 8; l++)
+                    v[l] = *(const v8u *)(qh[l] + f);
+                transpose8(v, o);
+#pragma GCC unroll 16
+                for (int m = 0; m < 8; m++)
+                    ((v8 *)(gt + f + m))[h] = o[m];
+            }
+        for (; f < k; f++)
+            for (int l = 0; l < LANES; l++)
+                gt[f][l] = src[t][l][f];
+        for (f = k16; f < k; f++)
+            gt[f] *= sc;
+    }
+}
+
+/* Solves the rows rows[0..LANES) (-1: an empty lane) exactly into x. Scratch: a TRI(k) lanes,
+ * g CHUNK * GSTRIDE(k) lanes, s CHUNK lanes, b k lanes; zero: k zeros. */
+L_FN static void L_(solve_lanes_exact)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
+                                       const int32_t *rows, const float *gm, const float *zero,
+                                       float *x, LV *a, LV *g, LV *s, LV *b) {
+    int32_t k = c->k;
+    int64_t nmax = 0;
+    LV lam = {0};
+    for (int l = 0; l < LANES; l++)
+        if (rows[l] >= 0) {
+            int64_t n = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
+            nmax = n > nmax ? n : nmax;
+            lam[l] = row_reg(c, n, r->n_cols);
+        }
+    for (int32_t f = 0; f < k; f++)
+        b[f] = (LV){0};
+    int64_t t0 = 0;
+    do {
+        int32_t nt = (int32_t)(nmax - t0 < CHUNK ? nmax - t0 : CHUNK);
+        L_(lanes_gather)(c, r, y, rows, t0, nt, zero, g, s);
+        for (int32_t t = 0; t < nt; t++) /* b = sum c y = sum sqrt(c) g */
+            for (int32_t f = 0; f < k; f++)
+                b[f] += s[t] * g[(size_t)t * GSTRIDE(k) + (size_t)f];
+        L_(lanes_gram)(k, nt, g, a, t0 == 0 ? gm : NULL, &lam);
+        t0 += nt;
+    } while (t0 < nmax);
+    int bad[LANES] = {0};
+    L_(lanes_chol)(k, a, bad);
+    L_(lanes_solve)(k, a, b);
+    for (int l = 0; l < LANES; l++)
+        if (rows[l] >= 0 && !bad[l])
+            for (int32_t f = 0; f < k; f++)
+                x[(size_t)rows[l] * (size_t)k + (size_t)f] = b[f][l];
+}
+
+/* -- conjugate gradient, LANES rows at a time -- */
+
+/* out = gm v + lam v (lam: one regulariser per lane; gm: k x k scalars, the same for every lane), 8
+ * rows of gm at a time: each v[j] loaded once feeds 8 multiply-adds. */
+L_INL void L_(lanes_gemv)(int32_t k, const float *gm, const LV *lam, const LV *v, LV *out) {
+    for (int32_t i0 = 0; i0 < k; i0 += 8) {
+        const float *m[8];
+        for (int q = 0; q < 8; q++)
+            m[q] = gm + (size_t)clamp_row(i0 + q, k) * (size_t)k;
+        LV a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+        for (int32_t j = 0; j < k; j++) {
+            LV vj = v[j];
+            a0 += vj * m[0][j], a1 += vj * m[1][j], a2 += vj * m[2][j], a3 += vj * m[3][j];
+            a4 += vj * m[4][j], a5 += vj * m[5][j], a6 += vj * m[6][j], a7 += vj * m[7][j];
+        }
+        LV acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (int q = 0; q < 8 && i0 + q < k; q++)
+            out[i0 + q] = acc[q] + *lam * v[i0 + q];
+    }
+}
+
+/* d[q] = g_{t+q} . v - sigma s_{t+q}, q < 8: the dot products of a block of 8 observations. */
+L_INL void L_(lanes_dots)(int32_t k, const LV *g, const LV *s, float sigma, const LV *v, int32_t t,
+                          LV d[8]) {
+    size_t gs = GSTRIDE(k);
+    const LV *q0 = g + (size_t)t * gs, *q1 = q0 + gs, *q2 = q1 + gs, *q3 = q2 + gs;
+    const LV *q4 = q3 + gs, *q5 = q4 + gs, *q6 = q5 + gs, *q7 = q6 + gs;
+    LV d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0}, d6 = {0}, d7 = {0};
+    for (int32_t f = 0; f < k; f++) {
+        LV vf = v[f];
+        d0 += q0[f] * vf, d1 += q1[f] * vf, d2 += q2[f] * vf, d3 += q3[f] * vf;
+        d4 += q4[f] * vf, d5 += q5[f] * vf, d6 += q6[f] * vf, d7 += q7[f] * vf;
+    }
+    d[0] = d0 - sigma * s[t], d[1] = d1 - sigma * s[t + 1], d[2] = d2 - sigma * s[t + 2];
+    d[3] = d3 - sigma * s[t + 3], d[4] = d4 - sigma * s[t + 4], d[5] = d5 - sigma * s[t + 5];
+    d[6] = d6 - sigma * s[t + 6], d[7] = d7 - sigma * s[t + 7];
+}
+
+/* out += sum_{t < nt} (g_t . v - sigma s_t) g_t, g_t = g + t * GSTRIDE(k), 8 observations at a
+ * time: the dot products of a block side by side, then its update of out. g does not fit in
+ * L1, so the update of block b, whose rows the dot products just brought into L1, runs in the
+ * same pass over f as the dot products of block b + 1, which read theirs from L2: the two
+ * streams overlap instead of the loads from L2 stalling the arithmetic on their own. */
+L_INL void L_(lanes_rank)(int32_t k, int32_t nt, const LV *g, const LV *s, float sigma, const LV *v,
+                          LV *out, prefetcher *pf) {
+    size_t gs = GSTRIDE(k);
+    int32_t blocks = nt / 8, t = 0;
+    LV d[8];
+    if (blocks > 0)
+        L_(lanes_dots)(k, g, s, sigma, v, 0, d);
+    for (int32_t b = 0; b < blocks; b++, t += 8) {
+        prefetch_some(pf);
+        const LV *q0 = g + (size_t)t * gs, *q1 = q0 + gs, *q2 = q1 + gs, *q3 = q2 + gs;
+        const LV *q4 = q3 + gs, *q5 = q4 + gs, *q6 = q5 + gs, *q7 = q6 + gs;
+        LV d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3], d4 = d[4], d5 = d[5], d6 = d[6], d7 = d[7];
+        if (b + 1 == blocks) {
+            for (int32_t f = 0; f < k; f++)
+                out[f] += (d0 * q0[f] + d1 * q1[f] + d2 * q2[f] + d3 * q3[f]) +
+                          (d4 * q4[f] + d5 * q5[f] + d6 * q6[f] + d7 * q7[f]);
+            break;
+        }
+        const LV *n0 = q7 + gs, *n1 = n0 + gs, *n2 = n1 + gs, *n3 = n2 + gs;
+        const LV *n4 = n3 + gs, *n5 = n4 + gs, *n6 = n5 + gs, *n7 = n6 + gs;
+        LV e0 = {0}, e1 = {0}, e2 = {0}, e3 = {0}, e4 = {0}, e5 = {0}, e6 = {0}, e7 = {0};
+        for (int32_t f = 0; f < k; f++) {
+            LV vf = v[f];
+            e0 += n0[f] * vf, e1 += n1[f] * vf, e2 += n2[f] * vf, e3 += n3[f] * vf;
+            e4 += n4[f] * vf, e5 += n5[f] * vf, e6 += n6[f] * vf, e7 += n7[f] * vf;
+            out[f] += (d0 * q0[f] + d1 * q1[f] + d2 * q2[f] + d3 * q3[f]) +
+                      (d4 * q4[f] + d5 * q5[f] + d6 * q6[f] + d7 * q7[f]);
+        }
+        const LV *st = s + t + 8;
+        d[0] = e0 - sigma * st[0], d[1] = e1 - sigma * st[1], d[2] = e2 - sigma * st[2];
+        d[3] = e3 - sigma * st[3], d[4] = e4 - sigma * st[4], d[5] = e5 - sigma * st[5];
+        d[6] = e6 - sigma * st[6], d[7] = e7 - sigma * st[7];
+    }
+    t = blocks * 8;
+    if (t < nt)
+        prefetch_some(pf);
+    for (; t < nt; t++) {
+        const LV *q = g + (size_t)t * gs;
+        LV d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};
+        int32_t f = 0;
+        for (; f + 4 <= k; f += 4)
+            d0 += q[f] * v[f], d1 += q[f + 1] * v[f + 1], d2 += q[f + 2] * v[f + 2],
+                d3 += q[f + 3] * v[f + 3];
+        for (; f < k; f++)
+            d0 += q[f] * v[f];
+        LV dt = (d0 + d1) + (d2 + d3) - sigma * s[t];
+        for (f = 0; f < k; f++)
+            out[f] += dt * q[f];
+    }
+}
+
+/* The lanes' observations [t0, t0 + nt) into g and s (lanes_gather, CHUNK at a time). */
+L_INL void L_(lanes_gather_all)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
+                                const int32_t *rows, int64_t t0, int32_t nt, const float *zero,
+                                LV *g, LV *s) {
+    for (int32_t u = 0; u < nt; u += CHUNK) {
+        int32_t m = nt - u < CHUNK ? nt - u : CHUNK;
+        L_(lanes_gather)(c, r, y, rows, t0 + u, m, zero, g + (size_t)u * GSTRIDE(c->k), s + u);
+    }
+}
+
+/* out = gm v + lam v + sum_t (g_t . v - sigma s_t) g_t over the lanes' n observations: with
+ * sigma = 0, A v for each lane's system A; with sigma = 1 and v = x, A x - b. g and s hold all
+ * n observations when n <= GCAP; longer rows are gathered GCAP at a time on every call. */
+L_INL void L_(lanes_apply)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
+                           const int32_t *rows, const float *zero, int64_t n, LV *g, LV *s,
+                           const float *gm, const LV *lam, float sigma, const LV *v, LV *out,
+                           prefetcher *pf) {
+    L_(lanes_gemv)(c->k, gm, lam, v, out);
+    for (int64_t t0 = 0; t0 < n; t0 += GCAP) {
+        int32_t nt = (int32_t)(n - t0 < GCAP ? n - t0 : GCAP);
+        if (n > GCAP)
+            L_(lanes_gather_all)(c, r, y, rows, t0, nt, zero, g, s);
+        L_(lanes_rank)(c->k, nt, g, s, sigma, v, out, pf);
+    }
+}
+
+/* c->cg_steps conjugate-gradient steps on the rows rows[0..LANES) (-1: an empty lane) of x,
+ * warm-started from their current values: the algorithm of the row-at-a-time solver, its
+ * scalars lane vectors. A lane stops (its step size 0 from then on) once its residual is
+ * 1e-20 or less, or when p.Ap is not positive. Scratch: g GCAP * GSTRIDE(k) lanes, s GCAP
+ * lanes, xv, rv, pv, ap k lanes each; zero: k zeros. */
+L_FN static void L_(solve_lanes_cg)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
+                                    const int32_t *rows, const float *gm, const float *zero,
+                                    float *x, prefetcher *pf, LV *g, LV *s, LV *xv, LV *rv, LV *pv,
+                                    LV *ap) {
+    int32_t k = c->k;
+    int64_t nmax = 0;
+    LV lam = {0};
+    for (int32_t f = 0; f < k; f++)
+        xv[f] = (LV){0};
+    for (int l = 0; l < LANES; l++)
+        if (rows[l] >= 0) {
+            int64_t n = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
+            nmax = n > nmax ? n : nmax;
+            lam[l] = row_reg(c, n, r->n_cols);
+            const float *xr = x + (size_t)rows[l] * (size_t)k;
+            for (int32_t f = 0; f < k; f++)
+                xv[f][l] = xr[f];
+        }
+    if (nmax <= GCAP)
+        L_(lanes_gather_all)(c, r, y, rows, 0, (int32_t)nmax, zero, g, s);
+    /* r = b - A x, p = r */
+    L_(lanes_apply)(c, r, y, rows, zero, nmax, g, s, gm, &lam, 1.0f, xv, ap, pf);
+    LV rs = {0};
+    for (int32_t f = 0; f < k; f++) {
+        rv[f] = pv[f] = -ap[f];
+        rs += rv[f] * rv[f];
+    }
+    for (int step = 0; step < c->cg_steps; step++) {
+        L_(lanes_apply)(c, r, y, rows, zero, nmax, g, s, gm, &lam, 0.0f, pv, ap, pf);
+        LV pap = {0}, alpha, rsn = {0}, beta;
+        for (int32_t f = 0; f < k; f++)
+            pap += pv[f] * ap[f];
+        for (int l = 0; l < LANES; l++) {
+            int live = rs[l] > 1e-20f && pap[l] > 0;
+            alpha[l] = live ? rs[l] / pap[l] : 0.0f;
+            rs[l] = live ? rs[l] : 0.0f; /* a stopped lane stays stopped */
+        }
+        for (int32_t f = 0; f < k; f++) {
+            xv[f] += alpha * pv[f];
+            rv[f] -= alpha * ap[f];
+            rsn += rv[f] * rv[f];
+        }
+        for (int l = 0; l < LANES; l++) {
+            beta[l] = rs[l] > 0 ? rsn[l] / rs[l] : 0.0f;
+            rs[l] = rs[l] > 0 ? rsn[l] : 0.0f;
+        }
+        for (int32_t f = 0; f < k; f++)
+            pv[f] = rv[f] + beta * pv[f];
+    }
+    for (int l = 0; l < LANES; l++)
+        if (rows[l] >= 0) {
+            float *xr = x + (size_t)rows[l] * (size_t)k;
+            for (int32_t f = 0; f < k; f++)
+                xr[f] = xv[f][l];
+        }
+}
+
+#undef LANES
+#undef LV
+#undef L_
+#undef L_FN
+#undef L_INL
