@@ -265,31 +265,15 @@ static inline AVX512_TARGET void transpose16(const v16 v[16], v16 *out) {
 }
 #endif
 
-/* Prefetches the next batch's rows of y a few observations at a time, between blocks of the
- * current batch's arithmetic, so that their cache misses overlap it instead of stalling the
- * next batch's gather (the rows are scattered over y: one miss per row, in L3 at best). */
-typedef struct prefetcher {
-    const ar_csr *r;
-    const float *y;
-    int32_t k;
-    int lanes, lane;     /* lane: the lane being prefetched */
-    const int32_t *rows; /* the next batch, or NULL once it is all prefetched */
-    int64_t p, end;      /* the lane's observations left to prefetch */
-    int64_t per_call;    /* observations per prefetch_some call */
-} prefetcher;
-
-/* Starts on the batch next (NULL: none), to be spread over `calls` calls of prefetch_some, and
- * asks for its rows of x (which it reads, for CG, and writes) and the start of its column
- * indices at once; and for the row pointers of the batch after it (after, or NULL). */
-static void prefetch_start(prefetcher *pf, const ar_csr *r, const float *y, const float *x,
-                           int32_t k, int lanes, const int32_t *next, const int32_t *after,
-                           int64_t calls) {
-    *pf = (prefetcher){r, y, k, lanes, -1, next, 0, 0, 0};
-    int64_t total = 0;
+/* Asks for what the batch next (NULL: none) reads first, its rows of x (which CG reads and
+ * both solvers write) and the start of its column indices, and for the row pointers of the
+ * batch after it (after, or NULL): these are scattered, and a miss on them stalls the batch's
+ * start. (Its rows of y are asked for by the gather itself, a chunk at a time: prefetching
+ * them during the batch before measured no faster.) */
+static void prefetch_batch(const ar_csr *r, const float *x, int32_t k, int lanes,
+                           const int32_t *next, const int32_t *after) {
     for (int l = 0; next && l < lanes; l++)
         if (next[l] >= 0) {
-            int64_t n = r->indptr[next[l] + 1] - r->indptr[next[l]];
-            total += n < GCAP ? n : GCAP;
             __builtin_prefetch(r->indices + r->indptr[next[l]]);
             for (int32_t f = 0; f < k; f += 16)
                 __builtin_prefetch(x + (size_t)next[l] * (size_t)k + f, 1);
@@ -297,24 +281,6 @@ static void prefetch_start(prefetcher *pf, const ar_csr *r, const float *y, cons
     for (int l = 0; after && l < lanes; l++)
         if (after[l] >= 0)
             __builtin_prefetch(r->indptr + after[l]);
-    pf->per_call = (total + calls - 1) / (calls > 0 ? calls : 1);
-}
-
-static inline void prefetch_some(prefetcher *pf) {
-    for (int64_t n = pf->per_call; n > 0 && pf->rows;) {
-        if (pf->p < pf->end) {
-            const float *row = pf->y + (size_t)pf->r->indices[pf->p++] * (size_t)pf->k;
-            for (int32_t f = 0; f < pf->k; f += 16)
-                __builtin_prefetch(row + f);
-            n--;
-        } else if (++pf->lane < pf->lanes) {
-            int32_t row = pf->rows[pf->lane];
-            pf->p = row < 0 ? 0 : pf->r->indptr[row];
-            pf->end = row < 0 ? 0 : pf->r->indptr[row + 1];
-            pf->end = pf->end - pf->p > GCAP ? pf->p + GCAP : pf->end;
-        } else
-            pf->rows = NULL;
-    }
 }
 
 #define LANES 8
@@ -380,20 +346,6 @@ static int32_t *lane_batches(const ar_csr *r, int lanes, int32_t *n_batches) {
 /* Batches a thread takes at a time. */
 #define RUN 16
 
-/* The prefetch_some calls solve_lanes_cg makes on a batch: one per block of 8 observations,
- * and one for the remainder, on each of its cg_steps + 1 passes. */
-static int64_t cg_calls(const ar__ials_cfg *c, const ar_csr *r, const int32_t *rows, int lanes) {
-    int64_t nmax = 0, calls = 0;
-    for (int l = 0; l < lanes; l++)
-        if (rows[l] >= 0 && r->indptr[rows[l] + 1] - r->indptr[rows[l]] > nmax)
-            nmax = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
-    for (int64_t t0 = 0; t0 < nmax; t0 += GCAP) {
-        int64_t nt = nmax - t0 < GCAP ? nmax - t0 : GCAP;
-        calls += nt / 8 + (nt % 8 != 0);
-    }
-    return calls * (c->cg_steps + 1);
-}
-
 ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y, float *x,
                          int n_threads) {
     int32_t k = c->k;
@@ -404,9 +356,12 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
     if (!batches)
         return AR_ENOMEM;
     /* Per-thread slot, in lane vectors: exact: a (TRI(k)), g (CHUNK * gs), s (CHUNK), b (k);
-     * cg: g (GCAP * gs), s (GCAP), x, r, p, Ap (k each). Then k zero floats for empty lanes. */
-    size_t slot =
-        exact ? TRI(k) + CHUNK * gs + CHUNK + (size_t)k : GCAP * gs + GCAP + 4 * (size_t)k;
+     * cg: g (GCAP * k), s (GCAP), x, r, p, Ap (k each). Then k zero floats for empty lanes. */
+    size_t len[6] = {TRI(k), CHUNK * gs, CHUNK, (size_t)k, 0, 0}, at[6] = {0}, slot = 0;
+    if (!exact)
+        len[0] = GCAP * (size_t)k, len[1] = GCAP, len[2] = len[3] = len[4] = len[5] = (size_t)k;
+    for (int i = 0; i < 6; i++)
+        at[i] = slot, slot += len[i];
     slot = round_up16(slot * (size_t)lanes + (size_t)k);
     size_t shared = round_up16(kk) + round_up16((size_t)AR__GRAM_CHUNKS * kk);
     float *mem = ar__alloc_array(shared + (size_t)nt * slot + 16, sizeof *mem);
@@ -434,30 +389,27 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
             int more = RUN - 1 - u % RUN; /* batches left in this thread's run */
             if (more > n_batches - 1 - u)
                 more = n_batches - 1 - u;
-            prefetcher pf;
-            prefetch_start(&pf, r, y, x, k, lanes, more >= 1 ? rows + lanes : NULL,
-                           more >= 2 ? rows + 2 * lanes : NULL, cg_calls(c, r, rows, lanes));
+            prefetch_batch(r, x, k, lanes, more >= 1 ? rows + lanes : NULL,
+                           more >= 2 ? rows + 2 * lanes : NULL);
 #ifdef HAVE_LANES16
             if (lanes == 16) {
                 v16 *v = (v16 *)my;
                 if (exact)
-                    solve_lanes_exact_16(c, r, y, rows, gm, zero, x, v, v + TRI(k),
-                                         v + TRI(k) + CHUNK * gs, v + TRI(k) + CHUNK * gs + CHUNK);
+                    solve_lanes_exact_16(c, r, y, rows, gm, zero, x, v + at[0], v + at[1],
+                                         v + at[2], v + at[3]);
                 else
-                    solve_lanes_cg_16(c, r, y, rows, gm, zero, x, &pf, v, v + GCAP * gs,
-                                      v + GCAP * (gs + 1), v + GCAP * (gs + 1) + k,
-                                      v + GCAP * (gs + 1) + 2 * k, v + GCAP * (gs + 1) + 3 * k);
+                    solve_lanes_cg_16(c, r, y, rows, gm, zero, x, v + at[0], v + at[1], v + at[2],
+                                      v + at[3], v + at[4], v + at[5]);
                 continue;
             }
 #endif
             v8 *v = (v8 *)my;
             if (exact)
-                solve_lanes_exact_8(c, r, y, rows, gm, zero, x, v, v + TRI(k),
-                                    v + TRI(k) + CHUNK * gs, v + TRI(k) + CHUNK * gs + CHUNK);
+                solve_lanes_exact_8(c, r, y, rows, gm, zero, x, v + at[0], v + at[1], v + at[2],
+                                    v + at[3]);
             else
-                solve_lanes_cg_8(c, r, y, rows, gm, zero, x, &pf, v, v + GCAP * gs,
-                                 v + GCAP * (gs + 1), v + GCAP * (gs + 1) + k,
-                                 v + GCAP * (gs + 1) + 2 * k, v + GCAP * (gs + 1) + 3 * k);
+                solve_lanes_cg_8(c, r, y, rows, gm, zero, x, v + at[0], v + at[1], v + at[2],
+                                 v + at[3], v + at[4], v + at[5]);
         }
     }
     ar__free(mem);

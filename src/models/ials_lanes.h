@@ -139,14 +139,65 @@ L_FN static void L_(lanes_solve)(int32_t k, const LV *a, LV *b) {
     }
 }
 
-/* The chunk of nt observations from t0 on: g[t * GSTRIDE(k) + f] (lane l) = sqrt(c) y_j[f] for
- * lane l's t-th observation, zero past the row's end or in an empty lane; s[t] (lane l) =
- * sqrt(c), or 0. Rows are read 16 factors at a time (8 with 8 lanes) and transposed into the
- * lanes. zero: k zeros. */
+/* out[f * os] (lane l) = src[l][f], f < k: LANES rows of k floats transposed into k lane
+ * vectors os apart, 16 factors at a time (8 with 8 lanes) in registers. */
+L_INL void L_(lanes_in)(int32_t k, const float *const src[LANES], LV *out, size_t os) {
+    int32_t f = 0;
+#if LANES == 16
+    for (; f + 16 <= k; f += 16) {
+        v16 v[16], o[16];
+#pragma GCC unroll 16
+        for (int l = 0; l < 16; l++)
+            v[l] = *(const v16u *)(src[l] + f);
+        transpose16(v, o);
+#pragma GCC unroll 16
+        for (int m = 0; m < 16; m++)
+            out[(size_t)(f + m) * os] = o[m];
+    }
+#endif
+    for (; f + 8 <= k; f += 8)
+        for (int h = 0; h < LANES / 8; h++) { /* lanes 8h .. 8h + 7 */
+            v8 v[8], o[8];
+#pragma GCC unroll 16
+            for (int l = 0; l < 8; l++)
+                v[l] = *(const v8u *)(src[8 * h + l] + f);
+            transpose8(v, o);
+#pragma GCC unroll 16
+            for (int m = 0; m < 8; m++)
+                ((v8 *)(out + (size_t)(f + m) * os))[h] = o[m];
+        }
+    for (; f < k; f++)
+        for (int l = 0; l < LANES; l++)
+            out[(size_t)f * os][l] = src[l][f];
+}
+
+/* dst[l][f] = in[f] (lane l) for the lanes with a dst: lanes_in's inverse. */
+L_INL void L_(lanes_out)(int32_t k, const LV *in, float *const dst[LANES]) {
+    int32_t f = 0;
+#if LANES == 16
+    for (; f + 16 <= k; f += 16) {
+        v16 o[16];
+        transpose16(in + f, o);
+#pragma GCC unroll 16
+        for (int l = 0; l < 16; l++)
+            if (dst[l])
+                *(v16u *)(dst[l] + f) = o[l];
+    }
+#endif
+    for (; f < k; f++)
+        for (int l = 0; l < LANES; l++)
+            if (dst[l])
+                dst[l][f] = in[f][l];
+}
+
+/* The chunk of nt observations from t0 on: (lane l) sqrt(c) y_j[f] for lane l's t-th
+ * observation, zero past the row's end or in an empty lane, at g[t * GSTRIDE(k) + f] (the exact
+ * solver's layout) or, blocked, at g[(t / 8) * 8k + 8f + t % 8] (CG's: blocks of 8 observations
+ * factor by factor); s[t] (lane l) = sqrt(c), or 0. zero: k zeros. */
 L_FN static void L_(lanes_gather)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
                                   const int32_t *rows, int64_t t0, int32_t nt, const float *zero,
-                                  LV *g, LV *s) {
-    int32_t k = c->k, k8 = k & ~7, k16 = LANES == 16 ? k & ~15 : 0;
+                                  int blocked, LV *g, LV *s) {
+    int32_t k = c->k;
     const float *src[CHUNK][LANES];
     /* first the chunk's rows of y, prefetched: they are scattered over y, and the misses
      * overlap when they are all asked for at once */
@@ -164,39 +215,13 @@ L_FN static void L_(lanes_gather)(const ar__ials_cfg *c, const ar_csr *r, const 
                 __builtin_prefetch(src[t][l] + f);
         }
     }
+    size_t os = blocked ? 8 : 1;
     for (int32_t t = 0; t < nt; t++) {
-        LV *gt = g + (size_t)t * GSTRIDE(k), sc = s[t];
-        const float *const *q = src[t];
-        int32_t f = 0;
-#if LANES == 16
-        for (; f < k16; f += 16) {
-            v16 v[16];
-#pragma GCC unroll 16
-            for (int l = 0; l < 16; l++)
-                v[l] = *(const v16u *)(q[l] + f);
-            transpose16(v, gt + f);
-#pragma GCC unroll 16
-            for (int m = 0; m < 16; m++)
-                gt[f + m] *= sc;
-        }
-#endif
-        for (; f < k8; f += 8)
-            for (int h = 0; h < LANES / 8; h++) { /* lanes 8h .. 8h + 7 */
-                const float *const *qh = q + 8 * h;
-                v8 v[8], o[8];
-#pragma GCC unroll 16
-                for (int l = 0; l < 8; l++)
-                    v[l] = *(const v8u *)(qh[l] + f);
-                transpose8(v, o);
-#pragma GCC unroll 16
-                for (int m = 0; m < 8; m++)
-                    ((v8 *)(gt + f + m))[h] = o[m];
-            }
-        for (; f < k; f++)
-            for (int l = 0; l < LANES; l++)
-                gt[f][l] = src[t][l][f];
-        for (f = k16; f < k; f++)
-            gt[f] *= sc;
+        LV *gt = blocked ? g + (size_t)(t / 8) * 8 * (size_t)k + t % 8 : g + (size_t)t * GSTRIDE(k);
+        L_(lanes_in)(k, src[t], gt, os);
+        if (c->alpha != 0) /* else every s is 1, or 0 with a row of zeros */
+            for (int32_t f = 0; f < k; f++)
+                gt[(size_t)f * os] *= s[t];
     }
 }
 
@@ -219,7 +244,7 @@ L_FN static void L_(solve_lanes_exact)(const ar__ials_cfg *c, const ar_csr *r, c
     int64_t t0 = 0;
     do {
         int32_t nt = (int32_t)(nmax - t0 < CHUNK ? nmax - t0 : CHUNK);
-        L_(lanes_gather)(c, r, y, rows, t0, nt, zero, g, s);
+        L_(lanes_gather)(c, r, y, rows, t0, nt, zero, 0, g, s);
         for (int32_t t = 0; t < nt; t++) /* b = sum c y = sum sqrt(c) g */
             for (int32_t f = 0; f < k; f++)
                 b[f] += s[t] * g[(size_t)t * GSTRIDE(k) + (size_t)f];
@@ -229,10 +254,10 @@ L_FN static void L_(solve_lanes_exact)(const ar__ials_cfg *c, const ar_csr *r, c
     int bad[LANES] = {0};
     L_(lanes_chol)(k, a, bad);
     L_(lanes_solve)(k, a, b);
+    float *dst[LANES];
     for (int l = 0; l < LANES; l++)
-        if (rows[l] >= 0 && !bad[l])
-            for (int32_t f = 0; f < k; f++)
-                x[(size_t)rows[l] * (size_t)k + (size_t)f] = b[f][l];
+        dst[l] = rows[l] >= 0 && !bad[l] ? x + (size_t)rows[l] * (size_t)k : NULL;
+    L_(lanes_out)(k, b, dst);
 }
 
 /* -- conjugate gradient, LANES rows at a time -- */
@@ -256,86 +281,70 @@ L_INL void L_(lanes_gemv)(int32_t k, const float *gm, const LV *lam, const LV *v
     }
 }
 
-/* d[q] = g_{t+q} . v - sigma s_{t+q}, q < 8: the dot products of a block of 8 observations. */
-L_INL void L_(lanes_dots)(int32_t k, const LV *g, const LV *s, float sigma, const LV *v, int32_t t,
-                          LV d[8]) {
-    size_t gs = GSTRIDE(k);
-    const LV *q0 = g + (size_t)t * gs, *q1 = q0 + gs, *q2 = q1 + gs, *q3 = q2 + gs;
-    const LV *q4 = q3 + gs, *q5 = q4 + gs, *q6 = q5 + gs, *q7 = q6 + gs;
+/* d[q] = g_{8b+q} . v - sigma s_{8b+q}, q < 8: the dot products of block b (q: the block's
+ * 8k lanes vectors, factor-major), side by side. */
+L_INL void L_(lanes_dots)(int32_t k, const LV *q, const LV *s, float sigma, const LV *v, LV d[8]) {
     LV d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0}, d6 = {0}, d7 = {0};
     for (int32_t f = 0; f < k; f++) {
+        const LV *qf = q + 8 * (size_t)f;
         LV vf = v[f];
-        d0 += q0[f] * vf, d1 += q1[f] * vf, d2 += q2[f] * vf, d3 += q3[f] * vf;
-        d4 += q4[f] * vf, d5 += q5[f] * vf, d6 += q6[f] * vf, d7 += q7[f] * vf;
+        d0 += qf[0] * vf, d1 += qf[1] * vf, d2 += qf[2] * vf, d3 += qf[3] * vf;
+        d4 += qf[4] * vf, d5 += qf[5] * vf, d6 += qf[6] * vf, d7 += qf[7] * vf;
     }
-    d[0] = d0 - sigma * s[t], d[1] = d1 - sigma * s[t + 1], d[2] = d2 - sigma * s[t + 2];
-    d[3] = d3 - sigma * s[t + 3], d[4] = d4 - sigma * s[t + 4], d[5] = d5 - sigma * s[t + 5];
-    d[6] = d6 - sigma * s[t + 6], d[7] = d7 - sigma * s[t + 7];
+    d[0] = d0 - sigma * s[0], d[1] = d1 - sigma * s[1], d[2] = d2 - sigma * s[2];
+    d[3] = d3 - sigma * s[3], d[4] = d4 - sigma * s[4], d[5] = d5 - sigma * s[5];
+    d[6] = d6 - sigma * s[6], d[7] = d7 - sigma * s[7];
 }
 
-/* out += sum_{t < nt} (g_t . v - sigma s_t) g_t, g_t = g + t * GSTRIDE(k), 8 observations at a
- * time: the dot products of a block side by side, then its update of out. g does not fit in
- * L1, so the update of block b, whose rows the dot products just brought into L1, runs in the
- * same pass over f as the dot products of block b + 1, which read theirs from L2: the two
- * streams overlap instead of the loads from L2 stalling the arithmetic on their own. */
+/* out += sum_t (g_t . v - sigma s_t) g_t over the blocks of 8 observations that hold the first
+ * nt (lanes_gather's blocked layout; the rest of the last block is zeros, which add exact
+ * zeros): the dot products of a block side by side, then its update of out. The blocks do not
+ * all fit in L1, so the update of block b, whose rows the dot products just brought into L1,
+ * runs in the same pass over f as the dot products of block b + 1, which read theirs from L2:
+ * the two streams overlap instead of the loads from L2 stalling the arithmetic on their own. */
 L_INL void L_(lanes_rank)(int32_t k, int32_t nt, const LV *g, const LV *s, float sigma, const LV *v,
-                          LV *out, prefetcher *pf) {
-    size_t gs = GSTRIDE(k);
-    int32_t blocks = nt / 8, t = 0;
+                          LV *out) {
+    int32_t blocks = (nt + 7) / 8;
+    size_t bs = 8 * (size_t)k;
     LV d[8];
     if (blocks > 0)
-        L_(lanes_dots)(k, g, s, sigma, v, 0, d);
-    for (int32_t b = 0; b < blocks; b++, t += 8) {
-        prefetch_some(pf);
-        const LV *q0 = g + (size_t)t * gs, *q1 = q0 + gs, *q2 = q1 + gs, *q3 = q2 + gs;
-        const LV *q4 = q3 + gs, *q5 = q4 + gs, *q6 = q5 + gs, *q7 = q6 + gs;
+        L_(lanes_dots)(k, g, s, sigma, v, d);
+    for (int32_t b = 0; b < blocks; b++) {
+        const LV *q = g + (size_t)b * bs;
         LV d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3], d4 = d[4], d5 = d[5], d6 = d[6], d7 = d[7];
         if (b + 1 == blocks) {
-            for (int32_t f = 0; f < k; f++)
-                out[f] += (d0 * q0[f] + d1 * q1[f] + d2 * q2[f] + d3 * q3[f]) +
-                          (d4 * q4[f] + d5 * q5[f] + d6 * q6[f] + d7 * q7[f]);
+            for (int32_t f = 0; f < k; f++) {
+                const LV *qf = q + 8 * (size_t)f;
+                out[f] += (d0 * qf[0] + d1 * qf[1] + d2 * qf[2] + d3 * qf[3]) +
+                          (d4 * qf[4] + d5 * qf[5] + d6 * qf[6] + d7 * qf[7]);
+            }
             break;
         }
-        const LV *n0 = q7 + gs, *n1 = n0 + gs, *n2 = n1 + gs, *n3 = n2 + gs;
-        const LV *n4 = n3 + gs, *n5 = n4 + gs, *n6 = n5 + gs, *n7 = n6 + gs;
         LV e0 = {0}, e1 = {0}, e2 = {0}, e3 = {0}, e4 = {0}, e5 = {0}, e6 = {0}, e7 = {0};
         for (int32_t f = 0; f < k; f++) {
+            const LV *qf = q + 8 * (size_t)f, *nf = qf + bs;
             LV vf = v[f];
-            e0 += n0[f] * vf, e1 += n1[f] * vf, e2 += n2[f] * vf, e3 += n3[f] * vf;
-            e4 += n4[f] * vf, e5 += n5[f] * vf, e6 += n6[f] * vf, e7 += n7[f] * vf;
-            out[f] += (d0 * q0[f] + d1 * q1[f] + d2 * q2[f] + d3 * q3[f]) +
-                      (d4 * q4[f] + d5 * q5[f] + d6 * q6[f] + d7 * q7[f]);
+            e0 += nf[0] * vf, e1 += nf[1] * vf, e2 += nf[2] * vf, e3 += nf[3] * vf;
+            e4 += nf[4] * vf, e5 += nf[5] * vf, e6 += nf[6] * vf, e7 += nf[7] * vf;
+            out[f] += (d0 * qf[0] + d1 * qf[1] + d2 * qf[2] + d3 * qf[3]) +
+                      (d4 * qf[4] + d5 * qf[5] + d6 * qf[6] + d7 * qf[7]);
         }
-        const LV *st = s + t + 8;
+        const LV *st = s + 8 * (b + 1);
         d[0] = e0 - sigma * st[0], d[1] = e1 - sigma * st[1], d[2] = e2 - sigma * st[2];
         d[3] = e3 - sigma * st[3], d[4] = e4 - sigma * st[4], d[5] = e5 - sigma * st[5];
         d[6] = e6 - sigma * st[6], d[7] = e7 - sigma * st[7];
     }
-    t = blocks * 8;
-    if (t < nt)
-        prefetch_some(pf);
-    for (; t < nt; t++) {
-        const LV *q = g + (size_t)t * gs;
-        LV d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};
-        int32_t f = 0;
-        for (; f + 4 <= k; f += 4)
-            d0 += q[f] * v[f], d1 += q[f + 1] * v[f + 1], d2 += q[f + 2] * v[f + 2],
-                d3 += q[f + 3] * v[f + 3];
-        for (; f < k; f++)
-            d0 += q[f] * v[f];
-        LV dt = (d0 + d1) + (d2 + d3) - sigma * s[t];
-        for (f = 0; f < k; f++)
-            out[f] += dt * q[f];
-    }
 }
 
-/* The lanes' observations [t0, t0 + nt) into g and s (lanes_gather, CHUNK at a time). */
+/* The lanes' observations [t0, t0 + nt) into g and s in the blocked layout, the last block's
+ * rest zeros (lanes_gather, CHUNK at a time). */
 L_INL void L_(lanes_gather_all)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
                                 const int32_t *rows, int64_t t0, int32_t nt, const float *zero,
                                 LV *g, LV *s) {
-    for (int32_t u = 0; u < nt; u += CHUNK) {
-        int32_t m = nt - u < CHUNK ? nt - u : CHUNK;
-        L_(lanes_gather)(c, r, y, rows, t0 + u, m, zero, g + (size_t)u * GSTRIDE(c->k), s + u);
+    int32_t n8 = (nt + 7) & ~7; /* past every lane's end: zeros */
+    for (int32_t u = 0; u < n8; u += CHUNK) {
+        int32_t m = n8 - u < CHUNK ? n8 - u : CHUNK;
+        L_(lanes_gather)(c, r, y, rows, t0 + u, m, zero, 1, g + (size_t)u * (size_t)c->k, s + u);
     }
 }
 
@@ -344,51 +353,50 @@ L_INL void L_(lanes_gather_all)(const ar__ials_cfg *c, const ar_csr *r, const fl
  * n observations when n <= GCAP; longer rows are gathered GCAP at a time on every call. */
 L_INL void L_(lanes_apply)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
                            const int32_t *rows, const float *zero, int64_t n, LV *g, LV *s,
-                           const float *gm, const LV *lam, float sigma, const LV *v, LV *out,
-                           prefetcher *pf) {
+                           const float *gm, const LV *lam, float sigma, const LV *v, LV *out) {
     L_(lanes_gemv)(c->k, gm, lam, v, out);
     for (int64_t t0 = 0; t0 < n; t0 += GCAP) {
         int32_t nt = (int32_t)(n - t0 < GCAP ? n - t0 : GCAP);
         if (n > GCAP)
             L_(lanes_gather_all)(c, r, y, rows, t0, nt, zero, g, s);
-        L_(lanes_rank)(c->k, nt, g, s, sigma, v, out, pf);
+        L_(lanes_rank)(c->k, nt, g, s, sigma, v, out);
     }
 }
 
 /* c->cg_steps conjugate-gradient steps on the rows rows[0..LANES) (-1: an empty lane) of x,
  * warm-started from their current values: the algorithm of the row-at-a-time solver, its
  * scalars lane vectors. A lane stops (its step size 0 from then on) once its residual is
- * 1e-20 or less, or when p.Ap is not positive. Scratch: g GCAP * GSTRIDE(k) lanes, s GCAP
- * lanes, xv, rv, pv, ap k lanes each; zero: k zeros. */
+ * 1e-20 or less, or when p.Ap is not positive. Scratch: g GCAP * k lanes, s GCAP lanes, xv,
+ * rv, pv, ap k lanes each; zero: k zeros. */
 L_FN static void L_(solve_lanes_cg)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
                                     const int32_t *rows, const float *gm, const float *zero,
-                                    float *x, prefetcher *pf, LV *g, LV *s, LV *xv, LV *rv, LV *pv,
-                                    LV *ap) {
+                                    float *x, LV *g, LV *s, LV *xv, LV *rv, LV *pv, LV *ap) {
     int32_t k = c->k;
     int64_t nmax = 0;
     LV lam = {0};
-    for (int32_t f = 0; f < k; f++)
-        xv[f] = (LV){0};
-    for (int l = 0; l < LANES; l++)
+    const float *src[LANES];
+    float *dst[LANES];
+    for (int l = 0; l < LANES; l++) {
+        dst[l] = rows[l] >= 0 ? x + (size_t)rows[l] * (size_t)k : NULL;
+        src[l] = dst[l] ? dst[l] : zero;
         if (rows[l] >= 0) {
             int64_t n = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
             nmax = n > nmax ? n : nmax;
             lam[l] = row_reg(c, n, r->n_cols);
-            const float *xr = x + (size_t)rows[l] * (size_t)k;
-            for (int32_t f = 0; f < k; f++)
-                xv[f][l] = xr[f];
         }
+    }
+    L_(lanes_in)(k, src, xv, 1);
     if (nmax <= GCAP)
         L_(lanes_gather_all)(c, r, y, rows, 0, (int32_t)nmax, zero, g, s);
     /* r = b - A x, p = r */
-    L_(lanes_apply)(c, r, y, rows, zero, nmax, g, s, gm, &lam, 1.0f, xv, ap, pf);
+    L_(lanes_apply)(c, r, y, rows, zero, nmax, g, s, gm, &lam, 1.0f, xv, ap);
     LV rs = {0};
     for (int32_t f = 0; f < k; f++) {
         rv[f] = pv[f] = -ap[f];
         rs += rv[f] * rv[f];
     }
     for (int step = 0; step < c->cg_steps; step++) {
-        L_(lanes_apply)(c, r, y, rows, zero, nmax, g, s, gm, &lam, 0.0f, pv, ap, pf);
+        L_(lanes_apply)(c, r, y, rows, zero, nmax, g, s, gm, &lam, 0.0f, pv, ap);
         LV pap = {0}, alpha, rsn = {0}, beta;
         for (int32_t f = 0; f < k; f++)
             pap += pv[f] * ap[f];
@@ -409,12 +417,7 @@ L_FN static void L_(solve_lanes_cg)(const ar__ials_cfg *c, const ar_csr *r, cons
         for (int32_t f = 0; f < k; f++)
             pv[f] = rv[f] + beta * pv[f];
     }
-    for (int l = 0; l < LANES; l++)
-        if (rows[l] >= 0) {
-            float *xr = x + (size_t)rows[l] * (size_t)k;
-            for (int32_t f = 0; f < k; f++)
-                xr[f] = xv[f][l];
-        }
+    L_(lanes_out)(k, xv, dst);
 }
 
 #undef LANES
