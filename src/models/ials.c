@@ -174,6 +174,9 @@ void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float
 #define HAVE_LANES16 1
 #define AVX512_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
 #endif
+/* The lane kernels' helpers are inlined into them, so that they run in their callers' clone
+ * (a helper compiled on its own would get the baseline target). */
+#define ALWAYS_INLINE __attribute__((always_inline))
 #define TRI(i) ((size_t)(i) * ((size_t)(i) + 1) / 2)
 /* Observations gathered at a time per lane. */
 #define CHUNK 32
@@ -195,7 +198,7 @@ typedef float v8u __attribute__((vector_size(8 * sizeof(float)), aligned(4), may
 
 /* out[m] = (v[0][m], ..., v[7][m]): an 8 x 8 transpose in registers (unpack, then 64-bit and
  * 128-bit shuffles, as with AVX intrinsics). */
-static inline void transpose8(const v8 v[8], v8 *out) {
+static inline ALWAYS_INLINE void transpose8(const v8 v[8], v8 *out) {
     v8 t[8], u[8];
 #pragma GCC unroll 16
     for (int m = 0; m < 8; m += 2) {
@@ -222,7 +225,7 @@ static inline void transpose8(const v8 v[8], v8 *out) {
 typedef float v16 __attribute__((vector_size(16 * sizeof(float)), may_alias));
 typedef float v16u __attribute__((vector_size(16 * sizeof(float)), aligned(4), may_alias));
 
-static inline AVX512_TARGET void transpose16(const v16 v[16], v16 *out) {
+static inline ALWAYS_INLINE AVX512_TARGET void transpose16(const v16 v[16], v16 *out) {
     v16 t[16], u[16];
 #pragma GCC unroll 16
     for (int m = 0; m < 16; m += 2) {
@@ -287,7 +290,7 @@ static void prefetch_batch(const ar_csr *r, const float *x, int32_t k, int lanes
 #define LV v8
 #define L_(name) name##_8
 #define L_FN LANE_CLONES
-#define L_INL static inline
+#define L_INL static inline ALWAYS_INLINE
 #include "models/ials_lanes.h"
 
 #ifdef HAVE_LANES16
@@ -295,7 +298,7 @@ static void prefetch_batch(const ar_csr *r, const float *x, int32_t k, int lanes
 #define LV v16
 #define L_(name) name##_16
 #define L_FN AVX512_TARGET
-#define L_INL static inline AVX512_TARGET
+#define L_INL static inline ALWAYS_INLINE AVX512_TARGET
 #include "models/ials_lanes.h"
 #endif
 
