@@ -268,22 +268,33 @@ static inline ALWAYS_INLINE AVX512_TARGET void transpose16(const v16 v[16], v16 
 }
 #endif
 
-/* Asks for what the batch next (NULL: none) reads first, its rows of x (which CG reads and
- * both solvers write) and the start of its column indices, and for the row pointers of the
- * batch after it (after, or NULL): these are scattered, and a miss on them stalls the batch's
- * start. (Its rows of y are asked for by the gather itself, a chunk at a time: prefetching
- * them during the batch before measured no faster.) */
+/* Loads a byte from p and drops it: a prefetch that is not dropped. (Software prefetches
+ * measured no faster than none here, where the rows of x and y and the column indices together
+ * overrun the TLB's reach; a load is not dropped on a TLB miss.) Independent loads: the
+ * arithmetic after them does not wait for them. */
+static inline void touch(const void *p) {
+    __asm__ volatile("" : : "r"(*(const volatile char *)p));
+}
+
+/* Touches what the batch next (NULL: none) reads first, its rows of x (which CG reads and both
+ * solvers write) and its column indices (up to GCAP a row), and the row pointers of the batch
+ * after it (after, or NULL): these are scattered, and a miss on them stalls the batch's start.
+ * (Its rows of y are left to the gather's transposes, whose 16 loads at a time overlap their
+ * misses.) */
 static void prefetch_batch(const ar_csr *r, const float *x, int32_t k, int lanes,
                            const int32_t *next, const int32_t *after) {
     for (int l = 0; next && l < lanes; l++)
         if (next[l] >= 0) {
-            __builtin_prefetch(r->indices + r->indptr[next[l]]);
+            const int32_t *ind = r->indices + r->indptr[next[l]];
+            int64_t n = r->indptr[next[l] + 1] - r->indptr[next[l]];
+            for (int64_t p = 0; p < (n < GCAP ? n : GCAP); p += 16)
+                touch(ind + p);
             for (int32_t f = 0; f < k; f += 16)
-                __builtin_prefetch(x + (size_t)next[l] * (size_t)k + f, 1);
+                touch(x + (size_t)next[l] * (size_t)k + f);
         }
     for (int l = 0; after && l < lanes; l++)
         if (after[l] >= 0)
-            __builtin_prefetch(r->indptr + after[l]);
+            touch(r->indptr + after[l]);
 }
 
 #define LANES 8

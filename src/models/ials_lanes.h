@@ -198,9 +198,10 @@ L_FN static void L_(lanes_gather)(const ar__ials_cfg *c, const ar_csr *r, const 
                                   const int32_t *rows, int64_t t0, int32_t nt, const float *zero,
                                   int blocked, LV *g, LV *s) {
     int32_t k = c->k;
+    const int32_t *ind = r->indices;
     const float *src[CHUNK][LANES];
-    /* first the chunk's rows of y, prefetched: they are scattered over y, and the misses
-     * overlap when they are all asked for at once */
+    /* first where the chunk's rows of y are (the transposes then load 16 rows at a time, and
+     * their misses overlap) */
     for (int l = 0; l < LANES; l++) {
         int64_t p = rows[l] < 0 ? 0 : r->indptr[rows[l]] + t0;
         int64_t end = rows[l] < 0 ? 0 : r->indptr[rows[l] + 1];
@@ -209,10 +210,8 @@ L_FN static void L_(lanes_gather)(const ar__ials_cfg *c, const ar_csr *r, const 
                 src[t][l] = zero, s[t][l] = 0;
                 continue;
             }
-            src[t][l] = y + (size_t)r->indices[p] * (size_t)k;
+            src[t][l] = y + (size_t)ind[p] * (size_t)k;
             s[t][l] = c->alpha == 0 ? 1.0f : sqrtf(conf(c, r->values, p));
-            for (int32_t f = 0; f < k; f += 16)
-                __builtin_prefetch(src[t][l] + f);
         }
     }
     size_t os = blocked ? 8 : 1;
@@ -225,20 +224,32 @@ L_FN static void L_(lanes_gather)(const ar__ials_cfg *c, const ar_csr *r, const 
     }
 }
 
+/* Each lane's regulariser (0 in an empty lane); returns the longest row's length. Rows come
+ * sorted by length, so a lane mostly repeats the last row's (and its pow). */
+L_INL int64_t L_(lanes_regs)(const ar__ials_cfg *c, const ar_csr *r, const int32_t *rows, LV *lam) {
+    int64_t nmax = 0, prev = -1;
+    float prev_lam = 0;
+    for (int l = 0; l < LANES; l++) {
+        (*lam)[l] = 0;
+        if (rows[l] < 0)
+            continue;
+        int64_t n = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
+        nmax = n > nmax ? n : nmax;
+        prev_lam = n == prev ? prev_lam : row_reg(c, n, r->n_cols);
+        (*lam)[l] = prev_lam;
+        prev = n;
+    }
+    return nmax;
+}
+
 /* Solves the rows rows[0..LANES) (-1: an empty lane) exactly into x. Scratch: a TRI(k) lanes,
  * g CHUNK * GSTRIDE(k) lanes, s CHUNK lanes, b k lanes; zero: k zeros. */
 L_FN static void L_(solve_lanes_exact)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
                                        const int32_t *rows, const float *gm, const float *zero,
                                        float *x, LV *a, LV *g, LV *s, LV *b) {
     int32_t k = c->k;
-    int64_t nmax = 0;
-    LV lam = {0};
-    for (int l = 0; l < LANES; l++)
-        if (rows[l] >= 0) {
-            int64_t n = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
-            nmax = n > nmax ? n : nmax;
-            lam[l] = row_reg(c, n, r->n_cols);
-        }
+    LV lam;
+    int64_t nmax = L_(lanes_regs)(c, r, rows, &lam);
     for (int32_t f = 0; f < k; f++)
         b[f] = (LV){0};
     int64_t t0 = 0;
@@ -352,18 +363,13 @@ L_FN static void L_(solve_lanes_cg)(const ar__ials_cfg *c, const ar_csr *r, cons
                                     const int32_t *rows, const float *gm, const float *zero,
                                     float *x, LV *g, LV *s, LV *xv, LV *rv, LV *pv, LV *ap) {
     int32_t k = c->k;
-    int64_t nmax = 0;
-    LV lam = {0};
+    LV lam;
+    int64_t nmax = L_(lanes_regs)(c, r, rows, &lam);
     const float *src[LANES];
     float *dst[LANES];
     for (int l = 0; l < LANES; l++) {
         dst[l] = rows[l] >= 0 ? x + (size_t)rows[l] * (size_t)k : NULL;
         src[l] = dst[l] ? dst[l] : zero;
-        if (rows[l] >= 0) {
-            int64_t n = r->indptr[rows[l] + 1] - r->indptr[rows[l]];
-            nmax = n > nmax ? n : nmax;
-            lam[l] = row_reg(c, n, r->n_cols);
-        }
     }
     L_(lanes_in)(k, src, xv, 1);
     if (nmax <= GCAP)
