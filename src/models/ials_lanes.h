@@ -308,13 +308,14 @@ L_INL void L_(lanes_dots)(int32_t k, const LV *q, const LV *s, float sigma, cons
 }
 
 /* out += sum_t (g_t . v - sigma s_t) g_t over the blocks of 8 observations that hold the first
- * nt (lanes_gather's blocked layout; the rest of the last block is zeros, which add exact
- * zeros): the dot products of a block side by side, then its update of out, which finds the
- * block in L1. (Running the update of block b in the same pass over f as the dot products of
+ * nt (lanes_gather's blocked layout; the last block may be half a block; past nt, zeros, which
+ * add exact zeros): the dot products of a block side by side, then its update of out, which finds
+ * the block in L1. (Running the update of block b in the same pass over f as the dot products of
  * block b + 1 measured 12% slower.) */
 L_INL void L_(lanes_rank)(int32_t k, int32_t nt, const LV *g, const LV *s, float sigma, const LV *v,
                           LV *out) {
-    for (int32_t t = 0; t < nt; t += 8) {
+    int32_t t = 0;
+    for (; t + 4 < nt; t += 8) {
         const LV *q = g + (size_t)t * (size_t)k;
         LV d[8];
         L_(lanes_dots)(k, q, s + t, sigma, v, d);
@@ -325,16 +326,31 @@ L_INL void L_(lanes_rank)(int32_t k, int32_t nt, const LV *g, const LV *s, float
                       (d4 * qf[4] + d5 * qf[5] + d6 * qf[6] + d7 * qf[7]);
         }
     }
+    if (t < nt) { /* 1 to 4 left: half a block */
+        const LV *q = g + (size_t)t * (size_t)k;
+        LV d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};
+        for (int32_t f = 0; f < k; f++) {
+            const LV *qf = q + 8 * (size_t)f;
+            LV vf = v[f];
+            d0 += qf[0] * vf, d1 += qf[1] * vf, d2 += qf[2] * vf, d3 += qf[3] * vf;
+        }
+        d0 -= sigma * s[t], d1 -= sigma * s[t + 1], d2 -= sigma * s[t + 2];
+        d3 -= sigma * s[t + 3];
+        for (int32_t f = 0; f < k; f++) {
+            const LV *qf = q + 8 * (size_t)f;
+            out[f] += (d0 * qf[0] + d1 * qf[1]) + (d2 * qf[2] + d3 * qf[3]);
+        }
+    }
 }
 
-/* The lanes' observations [t0, t0 + nt) into g and s in the blocked layout, the last block's
- * rest zeros (lanes_gather, CHUNK at a time). */
+/* The lanes' observations [t0, t0 + nt) into g and s in the blocked layout, up to a multiple
+ * of 4 with zeros (lanes_gather, CHUNK at a time). */
 L_INL void L_(lanes_gather_all)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
                                 const int32_t *rows, int64_t t0, int32_t nt, const float *zero,
                                 LV *g, LV *s) {
-    int32_t n8 = (nt + 7) & ~7; /* past every lane's end: zeros */
-    for (int32_t u = 0; u < n8; u += CHUNK) {
-        int32_t m = n8 - u < CHUNK ? n8 - u : CHUNK;
+    int32_t n4 = (nt + 3) & ~3; /* past every lane's end: zeros */
+    for (int32_t u = 0; u < n4; u += CHUNK) {
+        int32_t m = n4 - u < CHUNK ? n4 - u : CHUNK;
         L_(lanes_gather)(c, r, y, rows, t0 + u, m, zero, 1, g + (size_t)u * (size_t)c->k, s + u);
     }
 }
