@@ -7,8 +7,11 @@
  * DIR defaults to ../shared/data/gowalla-lightgcn (train.txt, test.txt); when it is absent the
  * bench says so and exits 0. Prints:
  *   - OpenBLAS sgemm GFLOP/s (2048^3, N BLAS threads, best of 3);
+ *   - which SIMD copy the iALS solvers run (16 lanes with AVX-512, else 8) and which kernels
+ *     OpenBLAS picked for this CPU;
  *   - iALS seconds per epoch for the CG and the exact solver (N OpenMP threads), their achieved
- *     GFLOP/s (ar__ials_solve_flops) and its fraction of sgemm, and a full fit of E epochs;
+ *     GFLOP/s (ar__ials_solve_flops) and its fraction of sgemm -- for the 8-lane (AVX2) copy
+ *     too where the CPU runs the 16-lane one -- and a full fit of E epochs;
  *   - batch scoring (W_batch V^T, every training user) in microseconds per user and its
  *     fraction of sgemm;
  *   - EASE fit seconds and the process's peak RSS (getrusage) -- minutes, skip with --no-ease.
@@ -92,28 +95,37 @@ int main(int argc, char **argv) {
     double peak = sgemm_gflops(2048, threads);
     printf("sgemm 2048^3 (OpenBLAS, %d threads): %.1f GFLOP/s\n", threads, peak);
 
-    /* iALS half-epochs timed directly. */
+    /* iALS half-epochs timed directly: the widest lane copy the CPU runs, and the 8-lane (AVX2)
+     * copy when that is not it. */
     float *w = malloc((size_t)x->n_rows * k * sizeof *w),
           *v = malloc((size_t)x->n_cols * k * sizeof *v);
     const char *names[2] = {"cg (3 steps)", "exact"};
-    for (int solver = 0; solver < 2; solver++) {
-        ar__ials_cfg c = {k, 0.0f, 0.01f, 0.005f, 1.0f, solver ? AR__IALS_EXACT : AR__IALS_CG,
-                          3, 0};
-        randomize(w, (size_t)x->n_rows * k, 1);
-        randomize(v, (size_t)x->n_cols * k, 2);
-        double flops = ar__ials_solve_flops(&c, x) + ar__ials_solve_flops(&c, xt);
-        int reps = 3;
-        double best = 1e30;
-        for (int e = 0; e < reps; e++) {
-            double t0 = bench_now();
-            ar__ials_solve(&c, xt, w, v, threads);
-            ar__ials_solve(&c, x, v, w, threads);
-            double t = bench_now() - t0;
-            if (t < best)
-                best = t;
+    ar__ials_cfg wide = {k, 0.0f, 0.01f, 0.005f, 1.0f, AR__IALS_CG, 3, 0};
+    printf("ials solvers: %d rows at a time (%s); OpenBLAS kernels: %s\n", ar__ials_lanes(&wide),
+           ar__ials_lanes(&wide) == 16 ? "AVX-512" : "AVX2 or baseline", openblas_get_corename());
+    for (int lanes = 0; lanes <= 8; lanes += 8) {
+        if (lanes == 8 && ar__ials_lanes(&wide) == 8)
+            break;
+        for (int solver = 0; solver < 2; solver++) {
+            ar__ials_cfg c = {k, 0.0f, 0.01f, 0.005f, 1.0f, solver ? AR__IALS_EXACT : AR__IALS_CG,
+                              3, lanes};
+            randomize(w, (size_t)x->n_rows * k, 1);
+            randomize(v, (size_t)x->n_cols * k, 2);
+            double flops = ar__ials_solve_flops(&c, x) + ar__ials_solve_flops(&c, xt);
+            int reps = 5;
+            double best = 1e30;
+            for (int e = 0; e < reps; e++) {
+                double t0 = bench_now();
+                ar__ials_solve(&c, xt, w, v, threads);
+                ar__ials_solve(&c, x, v, w, threads);
+                double t = bench_now() - t0;
+                if (t < best)
+                    best = t;
+            }
+            printf("ials %-12s%s: %.3f s/epoch (best of %d), %.1f GFLOP/s = %.0f%% of sgemm\n",
+                   names[solver], lanes == 8 ? " (8 lanes)" : "", best, reps, flops / best / 1e9,
+                   100.0 * flops / best / 1e9 / peak);
         }
-        printf("ials %-12s: %.3f s/epoch (best of %d), %.1f GFLOP/s = %.0f%% of sgemm\n",
-               names[solver], best, reps, flops / best / 1e9, 100.0 * flops / best / 1e9 / peak);
     }
     free(w);
     free(v);

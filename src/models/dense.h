@@ -38,6 +38,9 @@ ar_status ar__ials_solve(const ar__ials_cfg *cfg, const ar_csr *r, const float *
 /* The naive reference of ar__ials_solve with solver=exact: per row, the normal equations built
  * densely in double precision and solved by Gaussian elimination. Same arguments. */
 void ar__ials_solve_ref(const ar__ials_cfg *cfg, const ar_csr *r, const float *y, float *x);
+/* The rows ar__ials_solve takes at a time, one per SIMD lane: 16 where the CPU has AVX-512 (and
+ * the compiler can target it) unless cfg->lanes is 8, else 8. */
+int ar__ials_lanes(const ar__ials_cfg *cfg);
 /* Floating-point operations one ar__ials_solve call performs (for the benchmark). */
 double ar__ials_solve_flops(const ar__ials_cfg *cfg, const ar_csr *r);
 

@@ -317,8 +317,7 @@ static void prefetch_batch(const ar_csr *r, const float *x, int32_t k, int lanes
 #pragma GCC pop_options
 #endif
 
-/* The lanes the solvers run: 16 where the CPU has AVX-512, unless c->lanes says 8. */
-static int solver_lanes(const ar__ials_cfg *c) {
+int ar__ials_lanes(const ar__ials_cfg *c) {
 #ifdef HAVE_LANES16
     if (c->lanes != 8 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
@@ -363,7 +362,7 @@ static int32_t *lane_batches(const ar_csr *r, int lanes, int32_t *n_batches) {
 ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y, float *x,
                          int n_threads) {
     int32_t k = c->k;
-    int nt = ar__threads(n_threads), exact = c->solver == AR__IALS_EXACT, lanes = solver_lanes(c);
+    int nt = ar__threads(n_threads), exact = c->solver == AR__IALS_EXACT, lanes = ar__ials_lanes(c);
     size_t kk = (size_t)k * (size_t)k, gs = GSTRIDE(k);
     int32_t n_batches = 0;
     int32_t *batches = lane_batches(r, lanes, &n_batches);
