@@ -326,7 +326,9 @@ L_INL void L_(lanes_rank)(int32_t k, int32_t nt, const LV *g, const LV *s, float
                       (d4 * qf[4] + d5 * qf[5] + d6 * qf[6] + d7 * qf[7]);
         }
     }
-    if (t < nt) { /* 1 to 4 left: half a block */
+    if (t < nt) { /* 1 to 4 left: half a block, summed as the full block sums its first half (its
+                     second half would add exact zeros), so a row's result does not depend on
+                     the longest row of its batch */
         const LV *q = g + (size_t)t * (size_t)k;
         LV d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};
         for (int32_t f = 0; f < k; f++) {
@@ -338,7 +340,7 @@ L_INL void L_(lanes_rank)(int32_t k, int32_t nt, const LV *g, const LV *s, float
         d3 -= sigma * s[t + 3];
         for (int32_t f = 0; f < k; f++) {
             const LV *qf = q + 8 * (size_t)f;
-            out[f] += (d0 * qf[0] + d1 * qf[1]) + (d2 * qf[2] + d3 * qf[3]);
+            out[f] += d0 * qf[0] + d1 * qf[1] + d2 * qf[2] + d3 * qf[3];
         }
     }
 }
