@@ -16,15 +16,22 @@
  *
  * The Gramian trick: alpha0 Y^T Y is computed once per half-epoch (ssyrk over fixed chunks of
  * Y, summed in a fixed order), so a row costs O(nnz_r k^2 + k^3) exactly or O(steps (k^2 +
- * nnz_r k)) with conjugate gradient. The exact solver takes 8 rows at a time, one per SIMD
- * lane: it gathers their sqrt(c)-scaled observations, builds the 8 matrices and factorises
- * them (Cholesky) in lane-interleaved storage with register-blocked kernels (below). The CG
- * solver (Takacs, Pilaszy & Tikk, "Applications of the conjugate gradient method for implicit
- * feedback collaborative filtering", RecSys 2011; as in the implicit library) runs a few steps
- * per row, warm-started from the row's previous value; rows are taken in blocks of BLOCK so
- * that the Gramian products of a block are one sgemm.
+ * nnz_r k)) with conjugate gradient (Takacs, Pilaszy & Tikk, "Applications of the conjugate
+ * gradient method for implicit feedback collaborative filtering", RecSys 2011; as in the
+ * implicit library: a few steps per row, warm-started from the row's previous value).
  *
- * Threads: OpenMP over blocks of rows, per-thread scratch allocated before the region and
+ * Both solvers take rows in batches of LANES (8, or 16 where the CPU has AVX-512), one row per
+ * SIMD lane, in order of decreasing length (a counting sort), so that a batch's rows have
+ * similar lengths: every scalar of the per-row algorithm becomes a vector of LANES floats, and
+ * the only shuffles are the transposes that gather each row's observations (its rows of Y)
+ * into the lanes. The exact solver then builds the LANES Gram matrices and factorises them
+ * (Cholesky) with register-blocked kernels; CG multiplies by Y^T Y with an 8-row register
+ * block and by the observations with their dot products side by side (ials_lanes.h holds the
+ * kernels, compiled once per width). A lane's arithmetic never depends on the other lanes nor
+ * on the longest row of its batch, so the 16-lane copy gives the 8-lane copy's bits (tested,
+ * GCC).
+ *
+ * Threads: OpenMP over batches of rows, per-thread scratch allocated before the region and
  * 64-byte aligned, BLAS single-threaded inside (openblas_set_num_threads(1)). Every row's
  * arithmetic is the same whichever thread runs it, and the random initialisation of row r
  * comes from ar_rng_stream(seed, r) (items: n_users + i), so 1 and N threads give bitwise the
@@ -144,17 +151,18 @@ void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float
         }
 }
 
-/* -- the exact solver, LANES rows at a time ------------------------------------------------------
+/* -- the solvers, LANES rows at a time ---------------------------------------------------------
  *
  * Every scalar of the per-row algorithm becomes a vector of LANES floats, one lane per row, so
- * the Gram updates, the Cholesky factorisation and the triangular solves of LANES independent
- * k x k systems run at full SIMD width (the only shuffles are the gather's transposes) with
- * no per-row call overhead (LAPACK's spotrf on one 64 x 64 matrix reaches a fraction of the
- * machine's sgemm rate). Matrices are lane-interleaved and packed by rows: entry (i, j),
- * j <= i, of lane l is element l of a[TRI(i) + j]. Rows are batched in order of decreasing
- * length, so the lanes of a batch have similar numbers of observations; shorter rows are
- * padded with zero observations, which add exact zeros. A lane's arithmetic never depends on
- * the other lanes, so a row's solution is the same whichever batch and thread it falls in. */
+ * LANES independent k x k systems are solved at full SIMD width with no per-row call overhead
+ * (LAPACK's spotrf on one 64 x 64 matrix reaches a fraction of the machine's sgemm rate).
+ * Exact: the Gram updates, the Cholesky factorisation and the triangular solves; matrices are
+ * lane-interleaved and packed by rows: entry (i, j), j <= i, of lane l is element l of
+ * a[TRI(i) + j]. CG: Y^T Y times the lanes' vectors, and the observations' dot products and
+ * updates, in blocks of 8 observations. Rows are batched in order of decreasing length, so the
+ * lanes of a batch have similar numbers of observations; shorter rows are padded with zero
+ * observations, which add exact zeros. A lane's arithmetic never depends on the other lanes,
+ * so a row's solution is the same whichever batch and thread it falls in. */
 
 /* GCC: the lane kernels are compiled with multiply-adds contracted (the machine picks the
  * width and the clone, never the thread count, so results still ignore the thread count);
@@ -187,7 +195,6 @@ void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float
  * factor of every observation) does not map onto one cache set when k x 64 bytes is a
  * multiple of 4 KiB (k = 64 with 16 lanes); that made the Gram kernel read from L2. */
 #define GSTRIDE(k) ((size_t)(k) + 1)
-#define MAX_LANES 16
 
 static inline int32_t clamp_row(int32_t i, int32_t k) {
     return i < k ? i : k - 1;

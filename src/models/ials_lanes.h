@@ -1,13 +1,12 @@
 /*
- * ials_lanes.h -- the exact iALS solver's lane kernels, a template included by ials.c once per
- * SIMD width (see the comment above its #include): LANES rows at a time, one per lane of a
- * vector of LANES floats.
+ * ials_lanes.h -- the iALS solvers' lane kernels (exact and CG), a template that ials.c
+ * includes once per SIMD width: LANES rows at a time, one per lane of a vector of LANES floats.
  *
- * The includer defines LANES (a multiple of 8), LV (a vector of LANES floats), L_(name) (the
- * name of this width's copy of a function), L_FN (attributes of the kernels: the target they
- * are compiled for) and L_INL (the storage class and attributes of the inline helpers), and
- * provides TRI, CHUNK, clamp_row, v8, v8u, transpose8, conf and row_reg. This file undefines
- * its parameters at the end.
+ * The includer defines LANES (8 or 16), LV (a vector of LANES floats), L_(name) (this width's
+ * name of a function), L_FN (the kernels' attributes: the target they are compiled for) and
+ * L_INL (the inline helpers' storage class and attributes), and provides TRI, CHUNK, GCAP, GSTRIDE,
+ * clamp_row, v8, v8u, transpose8 (and with 16 lanes v16, v16u, transpose16), conf and row_reg. This
+ * file undefines its parameters at the end.
  */
 
 /* out[q * 3 + r] = sum_{p < n} x[q][p * stride] * y[r][p * stride], q < 4, r < 3: the register
