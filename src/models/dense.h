@@ -20,7 +20,7 @@ typedef struct ar__ials_cfg {
     float reg_exp; /* nu: row r's regulariser is lambda * (nnz_r + alpha0 * n_cols)^nu */
     int solver;    /* AR__IALS_CG or AR__IALS_EXACT */
     int cg_steps;  /* conjugate-gradient steps per row and half-epoch */
-    int lanes;     /* exact solver: 0 = the widest SIMD copy the CPU runs, 8 = the 8-lane copy */
+    int lanes;     /* 0 = the widest SIMD copy of the solvers the CPU runs, 8 = the 8-lane copy */
 } ar__ials_cfg;
 
 /* One half-epoch of iALS: every row r of x (n_rows x k, row-major) becomes the minimiser of

@@ -208,11 +208,10 @@ static double max_rel_diff(const float *a, const float *b, size_t n) {
 
 /* One half-epoch of the solver against the reference: k factors, the user side (each row
  * has fewer observations than the exact solver's chunk) or the item side (popular items span
- * several chunks; 30 rows leave lanes of the last batch empty). The exact solver runs both its
- * widest copy and its 8-lane copy (the same copy where the CPU has no AVX-512). */
-static void check_half_step_lanes(int solver, int cg_steps, float alpha, double tol, int32_t k,
-                                  int items, int lanes) {
-    ar_dataset *ds = synthetic();
+ * several chunks; 30 rows leave lanes of the last batch empty), on the solvers' widest copy and
+ * their 8-lane copy (the same copy where the CPU has no AVX-512). */
+static void check_half_step_lanes(const ar_dataset *ds, int solver, int cg_steps, float alpha,
+                                  double tol, int32_t k, int items, int lanes) {
     ar_csr *x;
     assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
     if (items) {
@@ -247,14 +246,14 @@ static void check_half_step_lanes(int solver, int cg_steps, float alpha, double 
     }
     free(y), free(x0), free(fast), free(ref);
     ar_csr_free(x);
-    ar_dataset_free(ds);
 }
 
 static void check_half_step_side(int solver, int cg_steps, float alpha, double tol, int32_t k,
                                  int items) {
+    ar_dataset *ds = synthetic();
     for (int lanes = 0; lanes <= 8; lanes += 8)
-        if (lanes == 0 || solver == AR__IALS_EXACT)
-            check_half_step_lanes(solver, cg_steps, alpha, tol, k, items, lanes);
+        check_half_step_lanes(ds, solver, cg_steps, alpha, tol, k, items, lanes);
+    ar_dataset_free(ds);
 }
 
 static void check_half_step(int solver, int cg_steps, float alpha, double tol) {
@@ -279,6 +278,21 @@ static void test_ials_cg_matches_reference(void **state) {
     check_half_step(AR__IALS_CG, 24, 0.0f, 1e-3);
     check_half_step(AR__IALS_CG, 24, 2.5f, 1e-3);
     check_half_step(AR__IALS_CG, 1, 0.0f, 10.0);
+    /* items with more observations than CG keeps gathered (256), gathered again on every step */
+    ar_dataset *ds;
+    assert_int_equal(ar_dataset_synthetic(1200, 30, 6, 3, 7, &ds), AR_OK);
+    ar_csr *x;
+    assert_int_equal(ar_dataset_csr(ds, AR_MASK_TRAIN, 0, &x), AR_OK);
+    int32_t *count = calloc((size_t)x->n_cols, sizeof *count), most = 0;
+    for (int64_t p = 0; p < x->nnz; p++)
+        if (++count[x->indices[p]] > most)
+            most = count[x->indices[p]];
+    assert_true(most > 256);
+    free(count);
+    ar_csr_free(x);
+    for (int lanes = 0; lanes <= 8; lanes += 8)
+        check_half_step_lanes(ds, AR__IALS_CG, 24, 2.5f, 1e-3, 8, 1, lanes);
+    ar_dataset_free(ds);
 }
 
 /* With GCC both SIMD copies of the solvers contract the same multiply-adds, and a row's
