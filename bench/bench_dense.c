@@ -100,15 +100,15 @@ int main(int argc, char **argv) {
     float *w = malloc((size_t)x->n_rows * k * sizeof *w),
           *v = malloc((size_t)x->n_cols * k * sizeof *v);
     const char *names[2] = {"cg (3 steps)", "exact"};
-    ar__ials_cfg wide = {k, 0.0f, 0.01f, 0.005f, 1.0f, AR__IALS_CG, 3, 0};
+    ar__ials_cfg wide = {k, 0.0f, 0.01f, 0.005f, 1.0f, AR__IALS_CG, 3, 0, 0};
     printf("ials solvers: %d rows at a time (%s); OpenBLAS kernels: %s\n", ar__ials_lanes(&wide),
            ar__ials_lanes(&wide) == 16 ? "AVX-512" : "AVX2 or baseline", openblas_get_corename());
     for (int lanes = 0; lanes <= 8; lanes += 8) {
         if (lanes == 8 && ar__ials_lanes(&wide) == 8)
             break;
         for (int solver = 0; solver < 2; solver++) {
-            ar__ials_cfg c = {k, 0.0f, 0.01f, 0.005f, 1.0f, solver ? AR__IALS_EXACT : AR__IALS_CG,
-                              3, lanes};
+            ar__ials_cfg c = {k, 0.0f,  0.01f, 0.005f, 1.0f, solver ? AR__IALS_EXACT : AR__IALS_CG,
+                              3, lanes, 0};
             randomize(w, (size_t)x->n_rows * k, 1);
             randomize(v, (size_t)x->n_cols * k, 2);
             double flops = ar__ials_solve_flops(&c, x) + ar__ials_solve_flops(&c, xt);

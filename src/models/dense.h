@@ -21,6 +21,8 @@ typedef struct ar__ials_cfg {
     int solver;    /* AR__IALS_CG or AR__IALS_EXACT */
     int cg_steps;  /* conjugate-gradient steps per row and half-epoch */
     int lanes;     /* 0 = the widest SIMD copy of the solvers the CPU runs, 8 = the 8-lane copy */
+    int gather;    /* CG: observations per row kept gathered over the steps (longer rows gather
+                      again on each step), a multiple of 8; 0 = up to 16 MiB per thread */
 } ar__ials_cfg;
 
 /* One half-epoch of iALS: every row r of x (n_rows x k, row-major) becomes the minimiser of

@@ -188,9 +188,10 @@ void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float
 #define TRI(i) ((size_t)(i) * ((size_t)(i) + 1) / 2)
 /* Observations gathered at a time per lane. */
 #define CHUNK 32
-/* Observations per lane the CG solver keeps gathered for all its steps; a batch with a longer
- * row gathers them again, GCAP at a time, on each step (6% of Gowalla's observations). */
-#define GCAP 256
+/* The CG solver keeps a batch's observations gathered for all its steps, up to the longest
+ * row's, in at most GATHER_FLOATS floats per thread (16 MiB; a batch with a longer row gathers
+ * them again, that many at a time, on each step), or cfg->gather per row. */
+#define GATHER_FLOATS ((size_t)1 << 22)
 /* The row stride of the gathered observations, in lanes: one more than k, so that a column (one
  * factor of every observation) does not map onto one cache set when k x 64 bytes is a
  * multiple of 4 KiB (k = 64 with 16 lanes); that made the Gram kernel read from L2. */
@@ -285,17 +286,17 @@ static inline void touch(const void *p) {
 }
 
 /* Touches what the batch next (NULL: none) reads first, its rows of x (which CG reads and both
- * solvers write) and its column indices (up to GCAP a row), and the row pointers of the batch
+ * solvers write) and its column indices (up to gcap a row), and the row pointers of the batch
  * after it (after, or NULL): these are scattered, and a miss on them stalls the batch's start.
  * (Its rows of y are left to the gather's transposes, whose 16 loads at a time overlap their
  * misses.) */
-static void prefetch_batch(const ar_csr *r, const float *x, int32_t k, int lanes,
+static void prefetch_batch(const ar_csr *r, const float *x, int32_t k, int lanes, int64_t gcap,
                            const int32_t *next, const int32_t *after) {
     for (int l = 0; next && l < lanes; l++)
         if (next[l] >= 0) {
             const int32_t *ind = r->indices + r->indptr[next[l]];
             int64_t n = r->indptr[next[l] + 1] - r->indptr[next[l]];
-            for (int64_t p = 0; p < (n < GCAP ? n : GCAP); p += 16)
+            for (int64_t p = 0; p < (n < gcap ? n : gcap); p += 16)
                 touch(ind + p);
             for (int32_t f = 0; f < k; f += 16)
                 touch(x + (size_t)next[l] * (size_t)k + f);
@@ -336,8 +337,9 @@ int ar__ials_lanes(const ar__ials_cfg *c) {
 }
 
 /* The solvers' batches: rows in order of decreasing length (ties by row), lanes at a time,
- * the last batch padded with -1. Returns NULL when out of memory. */
-static int32_t *lane_batches(const ar_csr *r, int lanes, int32_t *n_batches) {
+ * the last batch padded with -1; *longest_out: the longest row's length. Returns NULL when out
+ * of memory. */
+static int32_t *lane_batches(const ar_csr *r, int lanes, int32_t *n_batches, int64_t *longest_out) {
     int32_t n_rows = r->n_rows, nb = (n_rows + lanes - 1) / lanes;
     int64_t longest = 0;
     for (int32_t i = 0; i < n_rows; i++)
@@ -361,6 +363,7 @@ static int32_t *lane_batches(const ar_csr *r, int lanes, int32_t *n_batches) {
         rows[i] = -1;
     ar__free(start);
     *n_batches = nb;
+    *longest_out = longest;
     return rows;
 }
 
@@ -373,14 +376,20 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
     int nt = ar__threads(n_threads), exact = c->solver == AR__IALS_EXACT, lanes = ar__ials_lanes(c);
     size_t kk = (size_t)k * (size_t)k, gs = GSTRIDE(k);
     int32_t n_batches = 0;
-    int32_t *batches = lane_batches(r, lanes, &n_batches);
+    int64_t longest;
+    int32_t *batches = lane_batches(r, lanes, &n_batches, &longest);
     if (!batches)
         return AR_ENOMEM;
+    /* CG: observations kept gathered per lane, a multiple of 8 */
+    int64_t gcap = c->gather > 0 ? (c->gather + 7) & ~7
+                                 : (int64_t)(GATHER_FLOATS / ((size_t)k * (size_t)lanes)) & ~7;
+    gcap = gcap < 8 ? 8 : gcap < ((longest + 7) & ~7) ? gcap : (longest + 7) & ~7;
     /* Per-thread slot, in lane vectors: exact: a (TRI(k)), g (CHUNK * gs), s (CHUNK), b (k);
-     * cg: g (GCAP * k), s (GCAP), x, r, p, Ap (k each). Then k zero floats for empty lanes. */
+     * cg: g (gcap * k), s (gcap), x, r, p, Ap (k each). Then k zero floats for empty lanes. */
     size_t len[6] = {TRI(k), CHUNK * gs, CHUNK, (size_t)k, 0, 0}, at[6] = {0}, slot = 0;
     if (!exact)
-        len[0] = GCAP * (size_t)k, len[1] = GCAP, len[2] = len[3] = len[4] = len[5] = (size_t)k;
+        len[0] = (size_t)gcap * (size_t)k, len[1] = (size_t)gcap,
+        len[2] = len[3] = len[4] = len[5] = (size_t)k;
     for (int i = 0; i < 6; i++)
         at[i] = slot, slot += len[i];
     slot = round_up16(slot * (size_t)lanes + (size_t)k);
@@ -410,7 +419,7 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
             int more = RUN - 1 - u % RUN; /* batches left in this thread's run */
             if (more > n_batches - 1 - u)
                 more = n_batches - 1 - u;
-            prefetch_batch(r, x, k, lanes, more >= 1 ? rows + lanes : NULL,
+            prefetch_batch(r, x, k, lanes, gcap, more >= 1 ? rows + lanes : NULL,
                            more >= 2 ? rows + 2 * lanes : NULL);
 #ifdef HAVE_LANES16
             if (lanes == 16) {
@@ -419,8 +428,8 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
                     solve_lanes_exact_16(c, r, y, rows, gm, zero, x, v + at[0], v + at[1],
                                          v + at[2], v + at[3]);
                 else
-                    solve_lanes_cg_16(c, r, y, rows, gm, zero, x, v + at[0], v + at[1], v + at[2],
-                                      v + at[3], v + at[4], v + at[5]);
+                    solve_lanes_cg_16(c, r, y, rows, gm, zero, x, gcap, v + at[0], v + at[1],
+                                      v + at[2], v + at[3], v + at[4], v + at[5]);
                 continue;
             }
 #endif
@@ -429,7 +438,7 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
                 solve_lanes_exact_8(c, r, y, rows, gm, zero, x, v + at[0], v + at[1], v + at[2],
                                     v + at[3]);
             else
-                solve_lanes_cg_8(c, r, y, rows, gm, zero, x, v + at[0], v + at[1], v + at[2],
+                solve_lanes_cg_8(c, r, y, rows, gm, zero, x, gcap, v + at[0], v + at[1], v + at[2],
                                  v + at[3], v + at[4], v + at[5]);
         }
     }
@@ -506,7 +515,7 @@ double ar__ials_solve_flops(const ar__ials_cfg *c, const ar_csr *r) {
  */
 
 static ar__ials_cfg cfg_of(const ar_model *m) {
-    ar__ials_cfg c;
+    ar__ials_cfg c = {0};
     c.k = (int32_t)ar__p(m, P_FACTORS);
     c.reg = (float)ar__p(m, P_REG);
     c.alpha0 = (float)ar__p(m, P_ALPHA0);

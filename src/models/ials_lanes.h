@@ -4,7 +4,7 @@
  *
  * The includer defines LANES (8 or 16), LV (a vector of LANES floats), L_(name) (this width's
  * name of a function), L_FN (the kernels' attributes: the target they are compiled for) and
- * L_INL (the inline helpers' storage class and attributes), and provides TRI, CHUNK, GCAP, GSTRIDE,
+ * L_INL (the inline helpers' storage class and attributes), and provides TRI, CHUNK, GSTRIDE,
  * clamp_row, v8, v8u, transpose8 (and with 16 lanes v16, v16u, transpose16), conf and row_reg. This
  * file undefines its parameters at the end.
  */
@@ -358,14 +358,15 @@ L_INL void L_(lanes_gather_all)(const ar__ials_cfg *c, const ar_csr *r, const fl
 
 /* out = gm v + lam v + sum_t (g_t . v - sigma s_t) g_t over the lanes' n observations: with
  * sigma = 0, A v for each lane's system A; with sigma = 1 and v = x, A x - b. g and s hold all
- * n observations when n <= GCAP; longer rows are gathered GCAP at a time on every call. */
+ * n observations when n <= gcap; longer rows are gathered gcap at a time on every call. */
 L_INL void L_(lanes_apply)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
-                           const int32_t *rows, const float *zero, int64_t n, LV *g, LV *s,
-                           const float *gm, const LV *lam, float sigma, const LV *v, LV *out) {
+                           const int32_t *rows, const float *zero, int64_t n, int64_t gcap, LV *g,
+                           LV *s, const float *gm, const LV *lam, float sigma, const LV *v,
+                           LV *out) {
     L_(lanes_gemv)(c->k, gm, lam, v, out);
-    for (int64_t t0 = 0; t0 < n; t0 += GCAP) {
-        int32_t nt = (int32_t)(n - t0 < GCAP ? n - t0 : GCAP);
-        if (n > GCAP)
+    for (int64_t t0 = 0; t0 < n; t0 += gcap) {
+        int32_t nt = (int32_t)(n - t0 < gcap ? n - t0 : gcap);
+        if (n > gcap)
             L_(lanes_gather_all)(c, r, y, rows, t0, nt, zero, g, s);
         L_(lanes_rank)(c->k, nt, g, s, sigma, v, out);
     }
@@ -374,11 +375,12 @@ L_INL void L_(lanes_apply)(const ar__ials_cfg *c, const ar_csr *r, const float *
 /* c->cg_steps conjugate-gradient steps on the rows rows[0..LANES) (-1: an empty lane) of x,
  * warm-started from their current values: the algorithm of the row-at-a-time solver, its
  * scalars lane vectors. A lane stops (its step size 0 from then on) once its residual is
- * 1e-20 or less, or when p.Ap is not positive. Scratch: g GCAP * k lanes, s GCAP lanes, xv,
+ * 1e-20 or less, or when p.Ap is not positive. Scratch: g gcap * k lanes, s gcap lanes, xv,
  * rv, pv, ap k lanes each; zero: k zeros. */
 L_FN static void L_(solve_lanes_cg)(const ar__ials_cfg *c, const ar_csr *r, const float *y,
                                     const int32_t *rows, const float *gm, const float *zero,
-                                    float *x, LV *g, LV *s, LV *xv, LV *rv, LV *pv, LV *ap) {
+                                    float *x, int64_t gcap, LV *g, LV *s, LV *xv, LV *rv, LV *pv,
+                                    LV *ap) {
     int32_t k = c->k;
     LV lam;
     int64_t nmax = L_(lanes_regs)(c, r, rows, &lam);
@@ -389,17 +391,17 @@ L_FN static void L_(solve_lanes_cg)(const ar__ials_cfg *c, const ar_csr *r, cons
         src[l] = dst[l] ? dst[l] : zero;
     }
     L_(lanes_in)(k, src, xv, 1);
-    if (nmax <= GCAP)
+    if (nmax <= gcap)
         L_(lanes_gather_all)(c, r, y, rows, 0, (int32_t)nmax, zero, g, s);
     /* r = b - A x, p = r */
-    L_(lanes_apply)(c, r, y, rows, zero, nmax, g, s, gm, &lam, 1.0f, xv, ap);
+    L_(lanes_apply)(c, r, y, rows, zero, nmax, gcap, g, s, gm, &lam, 1.0f, xv, ap);
     LV rs = {0};
     for (int32_t f = 0; f < k; f++) {
         rv[f] = pv[f] = -ap[f];
         rs += rv[f] * rv[f];
     }
     for (int step = 0; step < c->cg_steps; step++) {
-        L_(lanes_apply)(c, r, y, rows, zero, nmax, g, s, gm, &lam, 0.0f, pv, ap);
+        L_(lanes_apply)(c, r, y, rows, zero, nmax, gcap, g, s, gm, &lam, 0.0f, pv, ap);
         LV pap = {0}, alpha, rsn = {0}, beta;
         for (int32_t f = 0; f < k; f++)
             pap += pv[f] * ap[f];
