@@ -97,8 +97,9 @@ int main(int argc, char **argv) {
 
     /* iALS half-epochs timed directly: the widest lane copy the CPU runs, and the 8-lane (AVX2)
      * copy when that is not it. */
-    float *w = malloc((size_t)x->n_rows * k * sizeof *w),
-          *v = malloc((size_t)x->n_cols * k * sizeof *v);
+    /* 64-byte aligned, as the model allocates its factors */
+    float *w = aligned_alloc(64, ((size_t)x->n_rows * k * sizeof *w + 63) & ~(size_t)63),
+          *v = aligned_alloc(64, ((size_t)x->n_cols * k * sizeof *v + 63) & ~(size_t)63);
     const char *names[2] = {"cg (3 steps)", "exact"};
     ar__ials_cfg wide = {k, 0.0f, 0.01f, 0.005f, 1.0f, AR__IALS_CG, 3, 0, 0};
     printf("ials solvers: %d rows at a time (%s); OpenBLAS kernels: %s\n", ar__ials_lanes(&wide),

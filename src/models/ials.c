@@ -93,6 +93,10 @@ static const ar_param_def params[] = {
 
 typedef struct state {
     float *w, *v, *g;
+    /* a fit's w and v start on a 64-byte boundary (the solvers load whole rows as 64-byte
+     * vectors: misaligned, every load spans two cache lines, 6% slower): w_mem and v_mem are
+     * what was allocated; NULL for a loaded model */
+    float *w_mem, *v_mem;
 } state;
 
 /* Users per scoring sgemm. */
@@ -554,14 +558,15 @@ static ar_status fit(ar_model *m, const ar_dataset *ds, const ar_csr *x, const a
     if (!s)
         return ar__fail(err, AR_ENOMEM, "ials: out of memory");
     m->state = s;
-    s->w = ar__alloc_array((size_t)m->n_users * (size_t)k, sizeof *s->w);
-    s->v = ar__alloc_array((size_t)m->n_items * (size_t)k, sizeof *s->v);
+    s->w_mem = ar__alloc_array((size_t)m->n_users * (size_t)k + 16, sizeof *s->w);
+    s->v_mem = ar__alloc_array((size_t)m->n_items * (size_t)k + 16, sizeof *s->v);
     s->g = ar__alloc_array((size_t)k * (size_t)k, sizeof *s->g);
     float *part = ar__alloc_array((size_t)AR__GRAM_CHUNKS * (size_t)k * (size_t)k, sizeof *part);
-    if (!s->w || !s->v || !s->g || !part) {
+    if (!s->w_mem || !s->v_mem || !s->g || !part) {
         ar__free(part);
         return ar__fail(err, AR_ENOMEM, "ials: out of memory for the factors");
     }
+    s->w = align64(s->w_mem), s->v = align64(s->v_mem);
     double std = ar__p(m, P_INIT_STD) / sqrt((double)k);
     init_rows(s->w, m->n_users, k, std, o->seed, 0, nt);
     init_rows(s->v, m->n_items, k, std, o->seed, (uint64_t)m->n_users, nt);
@@ -775,8 +780,8 @@ static ar_status load(ar_model *m, const ar__secfile *f) {
 static void free_state(ar_model *m) {
     state *s = m->state;
     if (!m->map) {
-        ar__free(s->w);
-        ar__free(s->v);
+        ar__free(s->w_mem ? s->w_mem : s->w);
+        ar__free(s->v_mem ? s->v_mem : s->v);
         ar__free(s->g);
     }
     ar__free(s);
