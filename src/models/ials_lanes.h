@@ -2,11 +2,11 @@
  * ials_lanes.h -- the iALS solvers' lane kernels (exact and CG), a template that ials.c
  * includes once per SIMD width: LANES rows at a time, one per lane of a vector of LANES floats.
  *
- * The includer defines LANES (8 or 16), LV (a vector of LANES floats), L_(name) (this width's
- * name of a function), L_FN (the kernels' attributes: the target they are compiled for) and
- * L_INL (the inline helpers' storage class and attributes), and provides TRI, CHUNK, GSTRIDE,
- * clamp_row, v8, v8u, transpose8 (and with 16 lanes v16, v16u, transpose16), conf and row_reg. This
- * file undefines its parameters at the end.
+ * The includer defines LANES (8 or 16), LV (a vector of LANES floats), LVU (the same, aligned to
+ * 4 bytes only), L_(name) (this width's name of a function), L_FN (the kernels' attributes: the
+ * target they are compiled for) and L_INL (the inline helpers' storage class and attributes), and
+ * provides TRI, CHUNK, GSTRIDE, clamp_row, v8, v8u, transpose8 (and with 16 lanes v16, v16u,
+ * transpose16), conf and row_reg. This file undefines its parameters at the end.
  */
 
 /* out[q * 3 + r] = sum_{p < n} x[q][p * stride] * y[r][p * stride], q < 4, r < 3: the register
@@ -425,8 +425,45 @@ L_FN static void L_(solve_lanes_cg)(const ar__ials_cfg *c, const ar_csr *r, cons
     L_(lanes_out)(k, xv, dst);
 }
 
+/* -- the Gramian -- */
+
+/* Rows of the Gramian's tile; each tile is GRAM_IB rows by 2 LANES columns of accumulators. */
+#define GRAM_IB (LANES == 16 ? 8 : 4)
+
+/* p[i * k + j] = sum_{b <= r < e} y[r][i] y[r][j] for every j >= i (tiles of GRAM_IB x 2 LANES
+ * on or right of the diagonal; the few entries left of it in the diagonal tiles are written
+ * too), each entry summed over the rows in order with multiply-adds, so both widths give the
+ * same bits. k: a multiple of 2 LANES. */
+L_FN static void L_(gram_rows)(const float *y, int32_t b, int32_t e, int32_t k, float *p) {
+    const int32_t jb = 2 * LANES;
+    for (int32_t i0 = 0; i0 < k; i0 += GRAM_IB)
+        for (int32_t j0 = i0 / jb * jb; j0 < k; j0 += jb) {
+            LV acc[GRAM_IB][2];
+#pragma GCC unroll 8
+            for (int q = 0; q < GRAM_IB; q++)
+                acc[q][0] = acc[q][1] = (LV){0};
+            for (int32_t r = b; r < e; r++) {
+                const float *yr = y + (size_t)r * (size_t)k;
+                LV v0 = *(const LVU *)(yr + j0), v1 = *(const LVU *)(yr + j0 + LANES);
+#pragma GCC unroll 8
+                for (int q = 0; q < GRAM_IB; q++) {
+                    float a = yr[i0 + q];
+                    acc[q][0] += a * v0, acc[q][1] += a * v1;
+                }
+            }
+#pragma GCC unroll 8
+            for (int q = 0; q < GRAM_IB; q++) {
+                float *pq = p + (size_t)(i0 + q) * (size_t)k + j0;
+                *(LVU *)pq = acc[q][0], *(LVU *)(pq + LANES) = acc[q][1];
+            }
+        }
+}
+
+#undef GRAM_IB
+
 #undef LANES
 #undef LV
+#undef LVU
 #undef L_
 #undef L_FN
 #undef L_INL

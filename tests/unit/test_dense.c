@@ -286,6 +286,33 @@ static void test_ials_cg_matches_reference(void **state) {
     ar_dataset_free(ds);
 }
 
+/* ar__gram against sums in double: k a multiple of 32 (the lane kernel), and not (ssyrk); the
+ * result is symmetric and scaled. */
+static void test_gram(void **state) {
+    (void)state;
+    int32_t ks[3] = {24, 32, 64}, n = 301;
+    for (int t = 0; t < 3; t++) {
+        int32_t k = ks[t];
+        float *y = malloc((size_t)n * k * sizeof *y), *g = malloc((size_t)k * k * sizeof *g);
+        float *part = malloc((size_t)AR__GRAM_CHUNKS * k * k * sizeof *part);
+        random_fill(y, (size_t)n * k, 5);
+        ar__gram(y, n, k, 0.5f, g, part, 2);
+        double worst = 0;
+        for (int32_t i = 0; i < k; i++)
+            for (int32_t j = 0; j < k; j++) {
+                double s = 0, scale = 0;
+                for (int32_t r = 0; r < n; r++) {
+                    s += (double)y[(size_t)r * k + i] * y[(size_t)r * k + j];
+                    scale += fabs((double)y[(size_t)r * k + i] * y[(size_t)r * k + j]);
+                }
+                worst = fmax(worst, fabs(g[(size_t)i * k + j] - 0.5 * s) / (0.5 * scale));
+            }
+        if (!(worst < 1e-6))
+            fail_msg("k %d: worst relative error %g", k, worst);
+        free(y), free(g), free(part);
+    }
+}
+
 /* With GCC both SIMD copies of the solvers contract the same multiply-adds, and a row's
  * arithmetic does not depend on the other rows of its batch: the 16-lane (AVX-512) copy gives
  * the 8-lane copy's bits. (Where the CPU has no AVX-512 both runs take the 8-lane copy.) */
@@ -648,6 +675,7 @@ int main(void) {
         cmocka_unit_test(test_ials_exact_matches_reference),
         cmocka_unit_test(test_ials_cg_matches_reference),
         cmocka_unit_test(test_ials_lanes_agree),
+        cmocka_unit_test(test_gram),
         cmocka_unit_test(test_bspm_matches_reference),
         cmocka_unit_test(test_threads_bitwise),
         cmocka_unit_test(test_save_load),
