@@ -53,8 +53,8 @@ double ar__ials_solve_flops(const ar__ials_cfg *cfg, const ar_csr *r);
 
 /* g (k x k, full, row-major) = scale * Y^T Y for y (n x k row-major), as the fixed-order sum of
  * AR__GRAM_CHUNKS single-threaded products spread over nt threads: the iALS lane kernel when k
- * is a multiple of 32 (every entry summed over the rows in order, so SIMD width does not change
- * the bits), else OpenBLAS's ssyrk. part: AR__GRAM_CHUNKS * k * k floats. */
+ * is 32 or 64 (every entry summed over the rows in order, so SIMD width does not change the
+ * bits), else OpenBLAS's ssyrk. part: AR__GRAM_CHUNKS * k * k floats. */
 void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float *part, int nt);
 
 #endif

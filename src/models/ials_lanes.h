@@ -430,33 +430,40 @@ L_FN static void L_(solve_lanes_cg)(const ar__ials_cfg *c, const ar_csr *r, cons
 /* Rows of the Gramian's tile; each tile is GRAM_IB rows by 2 LANES columns of accumulators. */
 #define GRAM_IB (LANES == 16 ? 8 : 4)
 
-/* p[i * k + j] = sum_{b <= r < e} y[r][i] y[r][j] for every j >= i (tiles of GRAM_IB x 2 LANES
- * on or right of the diagonal; the few entries left of it in the diagonal tiles are written
- * too), each entry summed over the rows in order with multiply-adds, so both widths give the
- * same bits. k: a multiple of 2 LANES. */
+/* p[i * k + j] += sum_{b <= r < e} y[r][i] y[r][j] for every j >= i (tiles of GRAM_IB x 2 LANES
+ * on or right of the diagonal; the few entries left of it in the diagonal tiles too), each
+ * entry summed over the rows in order with multiply-adds, so both widths give the same bits.
+ * The rows are taken 256 KiB at a time, each block read once per tile from L2 (a tile carries
+ * its running sums over from the block before). k: a multiple of 2 LANES, small (p stays in L1
+ * and the tiles re-read the block k^2 / (4 GRAM_IB LANES) times). */
 L_FN static void L_(gram_rows)(const float *y, int32_t b, int32_t e, int32_t k, float *p) {
-    const int32_t jb = 2 * LANES;
-    for (int32_t i0 = 0; i0 < k; i0 += GRAM_IB)
-        for (int32_t j0 = i0 / jb * jb; j0 < k; j0 += jb) {
-            LV acc[GRAM_IB][2];
-#pragma GCC unroll 8
-            for (int q = 0; q < GRAM_IB; q++)
-                acc[q][0] = acc[q][1] = (LV){0};
-            for (int32_t r = b; r < e; r++) {
-                const float *yr = y + (size_t)r * (size_t)k;
-                LV v0 = *(const LVU *)(yr + j0), v1 = *(const LVU *)(yr + j0 + LANES);
+    const int32_t jb = 2 * LANES, rb = (int32_t)(((size_t)1 << 16) / (size_t)k);
+    for (int32_t r0 = b; r0 < e; r0 += rb) {
+        int32_t r1 = e - r0 < rb ? e : r0 + rb;
+        for (int32_t i0 = 0; i0 < k; i0 += GRAM_IB)
+            for (int32_t j0 = i0 / jb * jb; j0 < k; j0 += jb) {
+                LV acc[GRAM_IB][2];
 #pragma GCC unroll 8
                 for (int q = 0; q < GRAM_IB; q++) {
-                    float a = yr[i0 + q];
-                    acc[q][0] += a * v0, acc[q][1] += a * v1;
+                    const float *pq = p + (size_t)(i0 + q) * (size_t)k + j0;
+                    acc[q][0] = *(const LVU *)pq, acc[q][1] = *(const LVU *)(pq + LANES);
+                }
+                for (int32_t r = r0; r < r1; r++) {
+                    const float *yr = y + (size_t)r * (size_t)k;
+                    LV v0 = *(const LVU *)(yr + j0), v1 = *(const LVU *)(yr + j0 + LANES);
+#pragma GCC unroll 8
+                    for (int q = 0; q < GRAM_IB; q++) {
+                        float a = yr[i0 + q];
+                        acc[q][0] += a * v0, acc[q][1] += a * v1;
+                    }
+                }
+#pragma GCC unroll 8
+                for (int q = 0; q < GRAM_IB; q++) {
+                    float *pq = p + (size_t)(i0 + q) * (size_t)k + j0;
+                    *(LVU *)pq = acc[q][0], *(LVU *)(pq + LANES) = acc[q][1];
                 }
             }
-#pragma GCC unroll 8
-            for (int q = 0; q < GRAM_IB; q++) {
-                float *pq = p + (size_t)(i0 + q) * (size_t)k + j0;
-                *(LVU *)pq = acc[q][0], *(LVU *)(pq + LANES) = acc[q][1];
-            }
-        }
+    }
 }
 
 #undef GRAM_IB

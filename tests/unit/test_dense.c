@@ -286,12 +286,12 @@ static void test_ials_cg_matches_reference(void **state) {
     ar_dataset_free(ds);
 }
 
-/* ar__gram against sums in double: k a multiple of 32 (the lane kernel), and not (ssyrk); the
- * result is symmetric and scaled. */
+/* ar__gram against sums in double: k 32 and 64 (the lane kernel; 9,000 rows span blocks of
+ * rows at k = 64), and 24 and 96 (ssyrk); the result is symmetric and scaled. */
 static void test_gram(void **state) {
     (void)state;
-    int32_t ks[3] = {24, 32, 64}, n = 301;
-    for (int t = 0; t < 3; t++) {
+    int32_t ks[4] = {24, 32, 64, 96}, n = 9001;
+    for (int t = 0; t < 4; t++) {
         int32_t k = ks[t];
         float *y = malloc((size_t)n * k * sizeof *y), *g = malloc((size_t)k * k * sizeof *g);
         float *part = malloc((size_t)AR__GRAM_CHUNKS * k * k * sizeof *part);
