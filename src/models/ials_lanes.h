@@ -272,24 +272,39 @@ L_FN static void L_(solve_lanes_exact)(const ar__ials_cfg *c, const ar_csr *r, c
 
 /* -- conjugate gradient, LANES rows at a time -- */
 
-/* out = gm v + lam v (lam: one regulariser per lane; gm: k x k scalars, the same for every lane), 8
- * rows of gm at a time: each v[j] loaded once feeds 8 multiply-adds. */
+/* Rows of gm per block of lanes_gemv: as many accumulators as the registers hold. */
+#define GEMV_IB (LANES == 16 ? 16 : 8)
+
+/* out = gm v + lam v (lam: one regulariser per lane; gm: k x k scalars, symmetric, the same for
+ * every lane), GEMV_IB rows of out at a time: each v[j] loaded once feeds GEMV_IB multiply-adds,
+ * whose scalars gm[j][i0 .. i0 + GEMV_IB) (= gm[i][j]) lie side by side in one row. */
 L_INL void L_(lanes_gemv)(int32_t k, const float *gm, const LV *lam, const LV *v, LV *out) {
-    for (int32_t i0 = 0; i0 < k; i0 += 8) {
-        const float *m[8];
-        for (int q = 0; q < 8; q++)
-            m[q] = gm + (size_t)clamp_row(i0 + q, k) * (size_t)k;
-        LV a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
-        for (int32_t j = 0; j < k; j++) {
+    int32_t i0 = 0;
+    for (; i0 + GEMV_IB <= k; i0 += GEMV_IB) {
+        LV a[GEMV_IB];
+#pragma GCC unroll 16
+        for (int q = 0; q < GEMV_IB; q++)
+            a[q] = (LV){0};
+        const float *gj = gm + i0;
+        for (int32_t j = 0; j < k; j++, gj += k) {
             LV vj = v[j];
-            a0 += vj * m[0][j], a1 += vj * m[1][j], a2 += vj * m[2][j], a3 += vj * m[3][j];
-            a4 += vj * m[4][j], a5 += vj * m[5][j], a6 += vj * m[6][j], a7 += vj * m[7][j];
+#pragma GCC unroll 16
+            for (int q = 0; q < GEMV_IB; q++)
+                a[q] += vj * gj[q];
         }
-        LV acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-        for (int q = 0; q < 8 && i0 + q < k; q++)
-            out[i0 + q] = acc[q] + *lam * v[i0 + q];
+#pragma GCC unroll 16
+        for (int q = 0; q < GEMV_IB; q++)
+            out[i0 + q] = a[q] + *lam * v[i0 + q];
+    }
+    for (; i0 < k; i0++) { /* the rows left, one at a time */
+        LV a = {0};
+        for (int32_t j = 0; j < k; j++)
+            a += v[j] * gm[(size_t)j * (size_t)k + (size_t)i0];
+        out[i0] = a + *lam * v[i0];
     }
 }
+
+#undef GEMV_IB
 
 /* d[q] = g_{8b+q} . v - sigma s_{8b+q}, q < 8: the dot products of block b (q: the block's
  * 8k lanes vectors, factor-major), side by side. */
