@@ -26,7 +26,7 @@
  * similar lengths: every scalar of the per-row algorithm becomes a vector of LANES floats, and
  * the only shuffles are the transposes that gather each row's observations (its rows of Y)
  * into the lanes. The exact solver then builds the LANES Gram matrices and factorises them
- * (Cholesky) with register-blocked kernels; CG multiplies by Y^T Y with an 8-row register
+ * (Cholesky) with register-blocked kernels; CG multiplies by Y^T Y with a 16-row register
  * block and by the observations with their dot products side by side (ials_lanes.h holds the
  * kernels, compiled once per width). A lane's arithmetic never depends on the other lanes nor
  * on the longest row of its batch, so the 16-lane copy gives the 8-lane copy's bits (tested,
