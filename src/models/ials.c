@@ -261,7 +261,7 @@ static inline ALWAYS_INLINE AVX512_TARGET void transpose16(const v16 v[16], v16 
 #endif
 
 /* Loads a byte from p and drops it: a prefetch that cannot be dropped. Here software
- * prefetches of the next batch's data measured no faster than none, loads of it about 2% faster
+ * prefetches of the next batch's data measured no faster than none, loads of it 2-4% faster
  * (the gather's stalls on the column indices went away); a likely reason is that the rows of x
  * and y and the indices together overrun the TLB's reach, and a prefetch that misses the TLB
  * may be dropped. The loads are independent: the arithmetic after them does not wait. */
@@ -274,8 +274,8 @@ static inline void touch(const void *p) {
  * after it (after, or NULL): these are scattered, and a miss on them stalls the batch's start.
  * (Its rows of y are left to the gather's transposes, whose 16 loads at a time overlap their
  * misses.) */
-static void prefetch_batch(const ar_csr *r, const float *x, int32_t k, int lanes, int64_t gcap,
-                           const int32_t *next, const int32_t *after) {
+static void touch_batch(const ar_csr *r, const float *x, int32_t k, int lanes, int64_t gcap,
+                        const int32_t *next, const int32_t *after) {
     for (int l = 0; next && l < lanes; l++)
         if (next[l] >= 0) {
             const int32_t *ind = r->indices + r->indptr[next[l]];
@@ -312,20 +312,24 @@ static void prefetch_batch(const ar_csr *r, const float *x, int32_t k, int lanes
 #pragma GCC pop_options
 #endif
 
-int ar__ials_lanes(const ar__ials_cfg *c) {
+/* 16 where the CPU has AVX-512 (and the compiler can target it), else 8. */
+static int widest_lanes(void) {
 #ifdef HAVE_LANES16
-    if (c->lanes != 8 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
         return 16;
 #endif
-    (void)c;
     return 8;
+}
+
+int ar__ials_lanes(const ar__ials_cfg *c) {
+    return c->lanes == 8 ? 8 : widest_lanes();
 }
 
 void ar__gram(const float *y, int32_t n, int32_t k, float scale, float *g, float *part, int nt) {
     size_t kk = (size_t)k * (size_t)k;
     /* the lane kernel for small k (at k = 960, BSPM's, ssyrk's blocking wins: 1.6x) */
-    int lanes = k % 32 == 0 && k <= 64 ? ar__ials_lanes(&(ar__ials_cfg){.lanes = 0}) : 0;
+    int lanes = k % 32 == 0 && k <= 64 ? widest_lanes() : 0;
 #pragma omp parallel for schedule(static, 1) num_threads(nt)
     for (int c = 0; c < AR__GRAM_CHUNKS; c++) {
         int32_t b = (int32_t)((int64_t)n * c / AR__GRAM_CHUNKS);
@@ -438,8 +442,8 @@ ar_status ar__ials_solve(const ar__ials_cfg *c, const ar_csr *r, const float *y,
             int more = RUN - 1 - u % RUN; /* batches left in this thread's run */
             if (more > n_batches - 1 - u)
                 more = n_batches - 1 - u;
-            prefetch_batch(r, x, k, lanes, gcap, more >= 1 ? rows + lanes : NULL,
-                           more >= 2 ? rows + 2 * lanes : NULL);
+            touch_batch(r, x, k, lanes, gcap, more >= 1 ? rows + lanes : NULL,
+                        more >= 2 ? rows + 2 * lanes : NULL);
 #ifdef HAVE_LANES16
             if (lanes == 16) {
                 v16 *v = (v16 *)my;

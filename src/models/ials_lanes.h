@@ -29,7 +29,7 @@ L_INL void L_(kernel43)(const LV *const x[4], const LV *const y[3], size_t strid
     out[6] = c20, out[7] = c21, out[8] = c22, out[9] = c30, out[10] = c31, out[11] = c32;
 }
 
-/* a += G^T G over the chunk's nt observations: g[t * k + f] is factor f of observation t
+/* a += G^T G over the chunk's nt observations: g[t * GSTRIDE(k) + f] is factor f of observation t
  * (scaled by sqrt(c)), one lane per row. With gm, the first chunk's call: a = gm + lam I +
  * G^T G instead (gm: k x k scalars, the same for every lane; lam: each lane's regulariser).
  * Rows and columns past k are clamped to k - 1 in the kernel and not stored. */
@@ -183,6 +183,18 @@ L_INL void L_(lanes_out)(int32_t k, const LV *in, float *const dst[LANES]) {
                 *(v16u *)(dst[l] + f) = o[l];
     }
 #endif
+    for (; f + 8 <= k; f += 8)
+        for (int h = 0; h < LANES / 8; h++) { /* lanes 8h .. 8h + 7 */
+            v8 v[8], o[8];
+#pragma GCC unroll 16
+            for (int m = 0; m < 8; m++)
+                v[m] = ((const v8 *)(in + f + m))[h];
+            transpose8(v, o);
+#pragma GCC unroll 16
+            for (int l = 0; l < 8; l++)
+                if (dst[8 * h + l])
+                    *(v8u *)(dst[8 * h + l] + f) = o[l];
+        }
     for (; f < k; f++)
         for (int l = 0; l < LANES; l++)
             if (dst[l])
