@@ -43,6 +43,21 @@ static ar_world *make_world(const char *json, uint64_t seed, int threads) {
     return w;
 }
 
+/* A small world (seed 4, 1 thread) with a back catalogue and a second collection, `name`,
+ * launched on `launch_day` with 30% of the items; one segment visiting `visits` a day. */
+static ar_world *launch_world(const char *name, int launch_day, double visits) {
+    char json[768];
+    snprintf(json, sizeof json,
+             "{\"customers\": 300, \"items\": 200, \"slate_size\": 6, \"style_dims\": 4,"
+             " \"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\"},"
+             "   {\"name\": \"C\", \"tier\": \"premium\"}], \"categories\": [{\"name\": \"bags\"}],"
+             "  \"collections\": [{\"name\": \"core\", \"launch_day\": -100},"
+             "                    {\"name\": \"%s\", \"launch_day\": %d, \"share\": 0.3}]},"
+             " \"segments\": [{\"name\": \"new\", \"visits_per_day\": %g}]}",
+             name, launch_day, visits);
+    return make_world(json, 4, 1);
+}
+
 static void test_default_config(void **state) {
     (void)state;
     ar_world_config *cfg;
@@ -398,14 +413,7 @@ static ar_status serve_probe(void *ctx, const ar_world *w, const ar_world_visit 
  * random streams; state 0 on day 0 is the default run, bit for bit; options are checked. */
 static void test_start_day(void **state) {
     (void)state;
-    static const char json[] =
-        "{\"customers\": 300, \"items\": 200, \"slate_size\": 6, \"style_dims\": 4,"
-        " \"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\"},"
-        "   {\"name\": \"C\", \"tier\": \"premium\"}], \"categories\": [{\"name\": \"bags\"}],"
-        "  \"collections\": [{\"name\": \"core\", \"launch_day\": -100},"
-        "                    {\"name\": \"late\", \"launch_day\": 12, \"share\": 0.3}]},"
-        " \"segments\": [{\"name\": \"new\", \"visits_per_day\": 0.3}]}";
-    ar_world *w = make_world(json, 4, 1);
+    ar_world *w = launch_world("late", 12, 0.3);
     ar_world_policy pop;
     assert_int_equal(ar_world_policy_builtin(w, "popular", &pop), AR_OK);
     ar_error err;
@@ -483,7 +491,7 @@ static void test_start_day(void **state) {
     assert_non_null(ar_world_eval_options_check(&o));
     assert_int_equal(ar_world_eval(w, &pop, &o, &b, &err), AR_EINVAL);
     o.start_day = 10;
-    ar_world *other = make_world(json, 4, 1);
+    ar_world *other = launch_world("late", 12, 0.3);
     assert_int_equal(ar_world_eval(other, &pop, &o, &b, &err), AR_EINVAL);
     ar_world_free(other);
     ar_world_state *bad = NULL;
@@ -521,14 +529,7 @@ static ar_status serve_late(void *ctx, const ar_world *w, const ar_world_visit *
  * showed, its best sellers are the head. */
 static void test_long_tail_after_history(void **state) {
     (void)state;
-    static const char json[] =
-        "{\"customers\": 300, \"items\": 200, \"slate_size\": 6, \"style_dims\": 4,"
-        " \"catalog\": {\"brands\": [{\"name\": \"A\", \"tier\": \"luxury\"},"
-        "   {\"name\": \"C\", \"tier\": \"premium\"}], \"categories\": [{\"name\": \"bags\"}],"
-        "  \"collections\": [{\"name\": \"core\", \"launch_day\": -100},"
-        "                    {\"name\": \"drop\", \"launch_day\": 1, \"share\": 0.3}]},"
-        " \"segments\": [{\"name\": \"new\", \"visits_per_day\": 0.5}]}";
-    ar_world *w = make_world(json, 4, 1);
+    ar_world *w = launch_world("drop", 1, 0.5);
     int32_t first = ar_world_n_items(w);
     while (first > 0 && ar_world_item_launch(w, first - 1) > ar_world_item_launch(w, 0))
         first--; /* items are indexed in launch order */
